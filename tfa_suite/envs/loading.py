@@ -1,0 +1,130 @@
+"""Turn an `--env` string into gymnasium environments.
+
+This module needs only gymnasium, so `experiments/evaluate.py` can build the evaluation
+environment of a saved policy without importing TF-Agents or any training code.
+
+An `--env` string is either a gymnasium id (`CartPole-v1`, `ALE/Pong-v5`,
+`my_pkg:MyEnv-v0` in gymnasium's own module:id form) or an import path to an environment
+class or factory (`my_pkg.my_mod:MyEnv`), called with the keyword arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+
+from tfa_suite.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """Everything needed to build the same environment again, in any process."""
+
+    env: str
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # 0 keeps the environment's own time limit; > 0 sets a TimeLimit of that many steps.
+    max_episode_steps: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EnvSpec:
+        return cls(
+            env=str(data["env"]),
+            kwargs=dict(data.get("kwargs", {})),
+            max_episode_steps=int(data.get("max_episode_steps", 0)),
+        )
+
+
+def parse_env_kwargs(text: str) -> dict[str, Any]:
+    """Parses `--env_kwargs`, a JSON object such as '{"continuous": false}'."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"--env_kwargs is not valid JSON ({e.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"--env_kwargs must be a JSON object, got {text!r}")
+    return value
+
+
+def _resolve_import_path(env: str) -> Callable[..., gym.Env] | None:
+    """Returns the class or factory named by `module:attr`, or None for gymnasium ids."""
+    if ":" not in env:
+        return None
+    module_name, attr = env.split(":", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UserError(f"--env={env}: cannot import module '{module_name}' ({e})") from None
+    target = getattr(module, attr, None)
+    if target is None:
+        # gymnasium's own "module:EnvId" form: importing the module registered the id.
+        return None
+    if not callable(target):
+        raise UserError(f"--env={env}: '{attr}' in '{module_name}' is not a class or function")
+    return target
+
+
+def _accepts_render_mode(factory: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "render_mode" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+
+
+def make_gym_env(spec: EnvSpec, render: bool = False) -> gym.Env:
+    """Builds one gymnasium environment; `render=True` asks for rgb_array frames."""
+    kwargs = dict(spec.kwargs)
+    if render:
+        # Off-screen rendering: pygame-based renderers otherwise look for a display and
+        # an audio device, which headless machines do not have.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    factory = _resolve_import_path(spec.env)
+    try:
+        if factory is None:
+            if render:
+                kwargs["render_mode"] = "rgb_array"
+            if spec.max_episode_steps > 0:
+                kwargs["max_episode_steps"] = spec.max_episode_steps
+            env = gym.make(spec.env, **kwargs)
+        else:
+            if render and _accepts_render_mode(factory):
+                kwargs.setdefault("render_mode", "rgb_array")
+            env = factory(**kwargs)
+            if not isinstance(env, gym.Env):
+                raise UserError(
+                    f"--env={spec.env} returned {type(env).__name__}, not a gymnasium.Env"
+                )
+            if spec.max_episode_steps > 0:
+                env = gym.wrappers.TimeLimit(env, spec.max_episode_steps)
+    except gym.error.Error as e:
+        # NameNotFound, VersionNotFound, NamespaceNotFound, DependencyNotInstalled, ...
+        raise UserError(f"--env={spec.env}: {e}") from None
+    except TypeError as e:
+        raise UserError(f"--env={spec.env} rejected --env_kwargs {spec.kwargs}: {e}") from None
+    return env
+
+
+def reward_threshold(spec: EnvSpec) -> float | None:
+    """The return at which the environment counts as solved, if gymnasium registers one."""
+    if _resolve_import_path(spec.env) is not None:
+        return None
+    try:
+        registered = gym.spec(spec.env)
+    except gym.error.Error as e:
+        raise UserError(f"--env={spec.env}: {e}") from None
+    return registered.reward_threshold

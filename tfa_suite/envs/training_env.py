@@ -1,0 +1,46 @@
+"""Choose the training environment: a TF-native one when it exists, else gymnasium."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from tf_agents.environments import tf_environment
+
+from tfa_suite.config import TrainConfig
+from tfa_suite.envs.gym_adapter import make_tf_env
+from tfa_suite.envs.loading import EnvSpec, make_gym_env
+from tfa_suite.errors import UserError
+
+# gymnasium id -> "module:factory" of a TF-native batched equivalent, built as
+# factory(batch_size=..., seed=..., max_episode_steps=...). A TF-native env registers
+# here by adding one line; it must match the gymnasium env step for step (each has a
+# side-by-side equivalence test).
+TF_NATIVE_ENVS: dict[str, str] = {
+    "CartPole-v1": "tfa_suite.envs.tf_cartpole:TFCartPoleEnv",
+}
+
+
+def _tf_native_factory(spec: EnvSpec) -> Callable[..., tf_environment.TFEnvironment] | None:
+    # Keyword arguments change the dynamics or rewards, which the TF version does not model.
+    if spec.kwargs or spec.env not in TF_NATIVE_ENVS:
+        return None
+    module_name, attr = TF_NATIVE_ENVS[spec.env].split(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.TFEnvironment, str]:
+    """The batched training environment and the backend name ("graph" or "python")."""
+    factory = _tf_native_factory(spec)
+    if config.backend == "graph" and factory is None:
+        raise UserError(
+            f"--backend=graph needs a TF-native environment; {config.env}"
+            f"{' with --env_kwargs' if spec.kwargs else ''} has none (available: "
+            f"{', '.join(sorted(TF_NATIVE_ENVS))}, without --env_kwargs). Use --backend=python"
+        )
+    if factory is not None and config.backend in ("auto", "graph"):
+        # Build (and so validate) the gymnasium env too: evaluation always runs on it.
+        make_gym_env(spec).close()
+        extra = {"max_episode_steps": spec.max_episode_steps} if spec.max_episode_steps else {}
+        return factory(batch_size=config.num_envs, seed=config.seed, **extra), "graph"
+    return make_tf_env(spec, config.num_envs, config.seed), "python"

@@ -1,0 +1,102 @@
+"""The compiled collect-train loop: drivers, replay and train step in one tf.function.
+
+One call of `CollectTrainLoop.run(k)` runs k iterations of
+    collect `collect_steps_per_iteration` env steps  ->  replay.add_batch
+    `train_steps_per_iteration` times: replay.get_next -> agent.train
+inside a single `tf.function`, so the host is visited once per call, not once per step.
+With a TF-native environment (see `tfa_suite.envs.tf_native`) nothing in that graph
+leaves the device; with a gymnasium environment, TFPyEnvironment's `py_function` is the
+only host round trip, once per batched env step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import tf_environment
+from tf_agents.metrics import tf_metrics
+from tf_agents.policies import random_tf_policy
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+
+from tfa_suite.config import TrainConfig
+
+
+def linear_epsilon(config: TrainConfig, env_steps: tf_metrics.EnvironmentSteps):
+    """Epsilon as a function of env steps, read each time the collect policy acts.
+
+    The schedule's position is the env step counter itself, which the checkpoint holds,
+    so a resumed run continues the schedule where it stopped.
+    """
+    start, end = config.epsilon_start, config.epsilon_end
+    decay = float(max(config.epsilon_decay_steps, 1))
+
+    def epsilon() -> tf.Tensor:
+        frac = tf.minimum(tf.cast(env_steps.result(), tf.float32) / decay, 1.0)
+        return start + (end - start) * frac
+
+    return epsilon
+
+
+class CollectTrainLoop(tf.Module):
+    """Replay buffer, collect drivers and the compiled collect-train function."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        tf_env: tf_environment.TFEnvironment,
+        agent: tf_agent.TFAgent,
+        env_steps: tf_metrics.EnvironmentSteps,
+    ):
+        super().__init__(name="collect_train_loop")
+        self._config = config
+        self._agent = agent
+        num_envs = tf_env.batch_size
+        self.env_steps = env_steps
+        self.episodes = tf_metrics.NumberOfEpisodes()
+        self.train_return = tf_metrics.AverageReturnMetric(
+            batch_size=num_envs, buffer_size=max(10, num_envs)
+        )
+        self.replay = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+            agent.collect_data_spec,
+            batch_size=num_envs,
+            max_length=math.ceil(config.replay_capacity / num_envs),
+        )
+        observers = [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
+        self._collect_driver = dynamic_step_driver.DynamicStepDriver(
+            tf_env,
+            agent.collect_policy,
+            observers=observers,
+            num_steps=config.collect_steps_per_iteration,
+        )
+        random_policy = random_tf_policy.RandomTFPolicy(
+            tf_env.time_step_spec(), tf_env.action_spec()
+        )
+        self._random_driver = dynamic_step_driver.DynamicStepDriver(
+            tf_env, random_policy, observers=observers, num_steps=num_envs
+        )
+        self._sample_steps = config.n_step + 1
+
+    @tf.function
+    def initial_collect(self, num_env_steps: tf.Tensor) -> tf.Tensor:
+        """Uniform-random steps until the env step counter reaches `num_env_steps`."""
+        while self.env_steps.result() < num_env_steps:
+            self._random_driver.run()
+        return self.env_steps.result()
+
+    @tf.function
+    def run(self, num_iterations: tf.Tensor) -> tf.Tensor:
+        """Runs `num_iterations` collect-train iterations; returns the mean loss."""
+        loss_sum = tf.constant(0.0)
+        count = tf.constant(0.0)
+        for _ in tf.range(num_iterations):
+            self._collect_driver.run()
+            for _ in tf.range(self._config.train_steps_per_iteration):
+                experience, _ = self.replay.get_next(
+                    sample_batch_size=self._config.batch_size, num_steps=self._sample_steps
+                )
+                loss_sum += self._agent.train(experience).loss
+                count += 1.0
+        return loss_sum / tf.maximum(count, 1.0)

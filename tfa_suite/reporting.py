@@ -1,0 +1,145 @@
+"""What a run shows and leaves behind: progress lines, metrics.csv and the curve PNG."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+
+METRIC_FIELDS = (
+    "env_steps",
+    "train_steps",
+    "wall_seconds",
+    "env_steps_per_sec",
+    "loss",
+    "epsilon",
+    "train_return",
+    "eval_mean",
+    "eval_std",
+)
+
+
+def _fmt_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class MetricsFile:
+    """metrics.csv, appended row by row and flushed, so a kill loses at most one row.
+
+    On resume, rows past the restored checkpoint are dropped: that stretch of training
+    is being redone, and keeping both would draw the curve twice over the same steps.
+    """
+
+    def __init__(self, path: str, resume_from_step: int | None):
+        self.path = path
+        rows = []
+        if resume_from_step is not None and os.path.exists(path):
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["env_steps"]) <= resume_from_step]
+        tmp = path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+        self._file = open(path, "a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=METRIC_FIELDS)
+
+    def write(self, row: dict[str, float]) -> None:
+        self._writer.writerow({k: _csv_value(row.get(k)) for k in METRIC_FIELDS})
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _csv_value(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def read_metrics(path: str) -> list[dict[str, float]]:
+    with open(path, newline="") as f:
+        return [
+            {k: float(v) if v != "" else math.nan for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
+
+
+class Progress:
+    """One progress line every few seconds: steps, steps/s, loss, returns and ETA."""
+
+    def __init__(self, total_steps: int, start_steps: int, stream=sys.stdout):  # noqa: ANN001
+        self.total = total_steps
+        self.start_steps = start_steps
+        self.start_time = time.monotonic()
+        self.stream = stream
+        self._last_time = self.start_time
+        self._last_steps = start_steps
+
+    def rate(self, steps: int) -> float:
+        """Env steps/s since the previous call (the recent rate, which the ETA uses)."""
+        now = time.monotonic()
+        rate = (steps - self._last_steps) / max(now - self._last_time, 1e-9)
+        self._last_time, self._last_steps = now, steps
+        return rate
+
+    def line(self, steps: int, rate: float, loss: float, epsilon: float, train_return: float) -> str:
+        eta = (self.total - steps) / rate if rate > 0 else math.inf
+        pct = 100.0 * steps / self.total
+        text = (
+            f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] "
+            f"step {steps:>9,}/{self.total:,} ({pct:4.1f}%) | {rate:7,.0f} steps/s | "
+            f"loss {loss:8.4f} | eps {epsilon:.3f} | train return {train_return:7.1f} | "
+            f"ETA {_fmt_duration(eta)}"
+        )
+        print(text, file=self.stream, flush=True)
+        return text
+
+    def message(self, text: str) -> None:
+        print(f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] {text}", file=self.stream, flush=True)
+
+
+def plot_learning_curve(metrics_path: str, png_path: str, title: str, target: float | None) -> None:
+    """Eval mean ± std and the training return against env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics_path)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    train = [(r["env_steps"], r["train_return"]) for r in rows if not math.isnan(r["train_return"])]
+    if train:
+        ax.plot(*zip(*train), color="tab:gray", alpha=0.6, label="train return (last episodes)")
+    evals = [(r["env_steps"], r["eval_mean"], r["eval_std"]) for r in rows if not math.isnan(r["eval_mean"])]
+    if evals:
+        steps, mean, std = (list(x) for x in zip(*evals))
+        ax.plot(steps, mean, "o-", color="tab:blue", label="greedy eval mean")
+        lo = [m - s for m, s in zip(mean, std)]
+        hi = [m + s for m, s in zip(mean, std)]
+        ax.fill_between(steps, lo, hi, color="tab:blue", alpha=0.2, label="± std")
+    if target is not None and math.isfinite(target):
+        ax.axhline(target, color="tab:green", linestyle="--", label=f"target {target:g}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    tmp = png_path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, png_path)

@@ -1,0 +1,90 @@
+"""Export a greedy policy as a SavedModel, and load it back with TensorFlow alone.
+
+The exported directory holds TF-Agents' PolicySaver output plus `env.json`, the EnvSpec
+the policy was trained on, so `experiments/evaluate.py` can rebuild the environment.
+Loading needs neither TF-Agents nor the training code: it calls the SavedModel's
+`action` signature directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from tfa_suite.envs.loading import EnvSpec
+from tfa_suite.errors import UserError
+
+ENV_FILE = "env.json"
+
+
+def export_policy(policy, path: str, spec: EnvSpec, train_step) -> None:  # noqa: ANN001
+    """Saves `policy` (a TF-Agents TFPolicy) to `path`, replacing an older export there.
+
+    The new export is written beside the old one and swapped in by rename, so a crash
+    mid-export never leaves the run without a loadable policy.
+    """
+    import shutil
+
+    from tf_agents.policies import policy_saver
+
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step).save(tmp)
+    with open(os.path.join(tmp, ENV_FILE), "w") as f:
+        json.dump(spec.to_json(), f, indent=2)
+    old = path + ".old"
+    if os.path.exists(path):
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(path, old)
+    os.rename(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class SavedPolicy:
+    """A greedy policy loaded from an export, called on a batch of observations."""
+
+    def __init__(self, path: str):
+        import tensorflow as tf
+
+        if not os.path.isdir(path):
+            raise UserError(f"policy directory {path} does not exist")
+        env_file = os.path.join(path, ENV_FILE)
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")) or not os.path.isfile(
+            env_file
+        ):
+            raise UserError(
+                f"{path} is not an exported tfa_suite policy (no saved_model.pb or {ENV_FILE}); "
+                "pass <root_dir>/policy of a finished run"
+            )
+        try:
+            with open(env_file) as f:
+                self.env_spec = EnvSpec.from_json(json.load(f))
+            self._model = tf.saved_model.load(path)
+            self._action = self._model.signatures["action"]
+        except (OSError, ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"policy directory {path} is corrupt or unreadable: {first_line}") from None
+        inputs = self._action.structured_input_signature[1]
+        self._obs_key = next(k for k in inputs if k.endswith("observation"))
+        self._obs_dtype = inputs[self._obs_key].dtype.as_numpy_dtype
+        self._keys = {name: key for key in inputs for name in ("step_type", "reward", "discount") if key.endswith(name)}
+        self._tf = tf
+
+    @property
+    def train_step(self) -> int:
+        return int(self._model.get_train_step().numpy())
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        tf = self._tf
+        n = observations.shape[0]
+        outputs = self._action(
+            **{
+                self._obs_key: tf.constant(np.asarray(observations, dtype=self._obs_dtype)),
+                self._keys["step_type"]: tf.ones([n], tf.int32),
+                self._keys["reward"]: tf.zeros([n], tf.float32),
+                self._keys["discount"]: tf.ones([n], tf.float32),
+            }
+        )
+        return outputs["action"].numpy()
