@@ -18,7 +18,7 @@ def quiet_library_logs() -> None:
 
     from absl import logging as absl_logging
 
-    absl_logging.set_verbosity(absl_logging.WARNING)
+    absl_logging.set_verbosity(absl_logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     # PolicySaver's policy-info spec triggers a harmless "StructuredValue" UserWarning.
     warnings.filterwarnings("ignore", message="Encoding a StructuredValue")

@@ -1,0 +1,64 @@
+# tfa_suite: every target sets up what it needs. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.tfa_suite-installed
+SEED   ?= 0
+ARGS   ?=
+# Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
+TF_AGENTS := tf-agents==0.19.0
+
+.PHONY: help install train-cartpole train-cartpole-tutorial test test-slow lint format lock bench clean-venv
+
+help:
+	@echo "make install                 create $(VENV) and install the locked stack"
+	@echo "make train-cartpole          train DQN on CartPole-v1 until solved (SEED=0, ARGS=...)"
+	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
+	@echo "make test                    fast test suite (well under 15 minutes)"
+	@echo "make test-slow               learning tests that take minutes"
+	@echo "make lint                    ruff check and format check"
+	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
+
+install: $(STAMP)
+
+$(STAMP): requirements/lock.txt setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "error: tfa_suite needs Python 3.10-3.12 (TensorFlow 2.21 wheels); $(PYTHON) is %d.%d. Use make PYTHON=python3.11" % v)'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing the locked stack into $(VENV) (first time: a few minutes)"
+	$(PIP) install --quiet --no-deps -r requirements/lock.txt
+	$(PIP) install --quiet --no-deps $(TF_AGENTS)
+	$(PIP) install --quiet --no-deps -e .
+	$(PY) -c "import tfa_suite, tensorflow as tf, tf_agents; from tf_agents.agents.dqn import dqn_agent; print('stack ok: tensorflow', tf.__version__, '| tf-agents', tf_agents.__version__)"
+	@touch $@
+
+train-cartpole: $(STAMP)
+	$(PY) experiments/train_dqn.py --flagfile=experiments/configs/cartpole.cfg --seed=$(SEED) $(ARGS)
+
+train-cartpole-tutorial: $(STAMP)
+	$(PY) experiments/train_dqn.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+lint: $(STAMP)
+	$(PY) -m ruff check tfa_suite experiments tests
+	$(PY) -m ruff format --check tfa_suite experiments tests
+
+format: $(STAMP)
+	$(PY) -m ruff format tfa_suite experiments tests
+	$(PY) -m ruff check --fix tfa_suite experiments tests
+
+# Re-resolves the lock in a scratch venv from setup.cfg's requirements (+ the dev extra).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	{ sed -n '/^#/p' requirements/lock.txt; .lock-venv/bin/pip freeze --exclude-editable \
+	  | grep -v -i -E '^(tf-agents|tf_agents|gym[-_]notices|tfa[-_]suite)[=@ ]'; } > requirements/lock.txt.new
+	mv requirements/lock.txt.new requirements/lock.txt && rm -rf .lock-venv
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,54 @@
+"""Score an exported policy in a fresh process, and optionally film it.
+
+    python experiments/evaluate.py --policy_dir=runs/CartPole-v1-dqn-seed0/policy \
+        --episodes=10 --video=/tmp/cartpole.mp4
+
+Needs only TensorFlow, gymnasium and the environment: no TF-Agents and no training code.
+The environment is rebuilt from <policy_dir>/env.json.
+"""
+
+import tfa_suite  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+
+from absl import app, flags
+
+from tfa_suite.cli import run_main
+
+flags.DEFINE_string("policy_dir", None, "exported policy: <root_dir>/policy of a run")
+flags.DEFINE_integer("episodes", 10, "number of greedy episodes")
+flags.DEFINE_integer("seed", 0, "episode i is reset with seed + i")
+flags.DEFINE_string("video", "", "write an MP4 of the first --video_episodes episodes here")
+flags.DEFINE_integer("video_episodes", 1, "episodes in the video")
+flags.DEFINE_bool("overwrite", False, "allow --video to replace an existing file")
+flags.mark_flag_as_required("policy_dir")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    import os
+
+    from tfa_suite.errors import UserError
+    from tfa_suite.evaluation import record_video, run_episodes
+    from tfa_suite.saved_policy import SavedPolicy
+
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {' '.join(argv[1:])}")
+    if FLAGS.episodes < 1:
+        raise UserError("--episodes must be >= 1")
+    if FLAGS.video and os.path.exists(FLAGS.video) and not FLAGS.overwrite:
+        raise UserError(f"--video {FLAGS.video} exists; pass --overwrite to replace it")
+    if FLAGS.video and not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.video))):
+        raise UserError(f"--video {FLAGS.video}: its directory does not exist")
+    policy = SavedPolicy(FLAGS.policy_dir)
+    stats = run_episodes(policy, policy.env_spec, FLAGS.episodes, seed=FLAGS.seed)
+    print(
+        f"{policy.env_spec.env}: return {stats.mean:.1f} ± {stats.std:.1f} over "
+        f"{FLAGS.episodes} episodes (seeds {FLAGS.seed}..{FLAGS.seed + FLAGS.episodes - 1}, "
+        f"policy at train step {policy.train_step:,})"
+    )
+    if FLAGS.video:
+        record_video(policy, policy.env_spec, FLAGS.video, FLAGS.video_episodes, seed=FLAGS.seed)
+        print(f"video: {FLAGS.video}")
+
+
+if __name__ == "__main__":
+    app.run(run_main(main))

@@ -1,0 +1,127 @@
+"""train(): a tiny real run leaves every output behind, resumes, and refuses to mix runs."""
+
+import tfa_suite  # noqa: F401  isort: skip
+
+import csv
+import json
+import os
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+from tfa_suite.config import TrainConfig
+from tfa_suite.errors import UserError
+from tfa_suite.saved_policy import SavedPolicy
+from tfa_suite.training import train
+
+
+def tiny_config(root_dir: str, **overrides) -> TrainConfig:
+    values = dict(
+        env="CartPole-v1",
+        root_dir=root_dir,
+        backend="python",
+        fc_layers=[16],
+        num_envs=2,
+        initial_collect_steps=64,
+        collect_steps_per_iteration=8,
+        train_steps_per_iteration=2,
+        batch_size=16,
+        replay_capacity=2_000,
+        num_env_steps=400,
+        eval_interval=200,
+        eval_episodes=2,
+        checkpoint_interval=200,
+        log_interval_seconds=0.01,
+        epsilon_decay_steps=200,
+        target_update_period=10,
+        video_episodes=1,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("run") / "cartpole")
+    return root, train(tiny_config(root))
+
+
+def test_run_writes_every_output(finished_run):
+    root, result = finished_run
+    for name in ("config.json", "flags.txt", "metrics.csv", "learning_curve.png", "video.mp4",
+                 "result.json", "policy/saved_model.pb", "policy/env.json"):
+        assert os.path.isfile(os.path.join(root, name)), name
+    assert any(f.startswith("ckpt-") for f in os.listdir(os.path.join(root, "checkpoints")))
+    assert result.env_steps >= 400
+    assert result.train_steps > 0
+    with open(os.path.join(root, "config.json")) as f:
+        assert json.load(f)["fc_layers"] == [16]
+    with open(os.path.join(root, "result.json")) as f:
+        assert json.load(f)["env_steps"] == result.env_steps
+
+
+def test_metrics_file_has_progress_and_eval_rows(finished_run):
+    root, result = finished_run
+    with open(os.path.join(root, "metrics.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["env_steps"]) for r in rows]
+    assert steps == sorted(steps)
+    progress = [r for r in rows if r["env_steps_per_sec"]]
+    evals = [r for r in rows if r["eval_mean"]]
+    assert progress and all(float(r["env_steps_per_sec"]) > 0 for r in progress)
+    assert all(np.isfinite(float(r["loss"])) for r in progress)
+    assert len(evals) == len(result.evaluations) >= 1
+    assert float(evals[0]["eval_mean"]) == pytest.approx(result.evaluations[0]["mean"], rel=1e-5)
+
+
+def test_summaries_hold_train_eval_and_perf_tags(finished_run):
+    root, _ = finished_run
+    acc = event_accumulator.EventAccumulator(os.path.join(root, "summaries"))
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])
+    assert {"train/loss", "eval/mean_return", "perf/env_steps_per_sec"} <= tags
+
+
+def test_exported_policy_and_video_are_real(finished_run):
+    root, result = finished_run
+    policy = SavedPolicy(os.path.join(root, "policy"))
+    obs = np.zeros((3, 4), np.float32)
+    actions = policy(obs)
+    assert actions.shape == (3,) and set(actions.tolist()) <= {0, 1}
+    assert policy.train_step == result.train_steps
+    frames = imageio.mimread(os.path.join(root, "video.mp4"), memtest=False)
+    # One greedy episode: the first frame plus one per step, each an RGB image.
+    assert len(frames) >= 9 and frames[0].ndim == 3 and frames[0].shape[2] == 3
+
+
+def test_rerun_resumes_from_checkpoint_and_extends(finished_run):
+    root, first = finished_run
+    second = train(tiny_config(root, num_env_steps=600))
+    assert second.resumed_from_env_steps == first.env_steps
+    assert second.env_steps >= 600
+    assert second.train_steps > first.train_steps
+    with open(os.path.join(root, "metrics.csv"), newline="") as f:
+        steps = [int(r["env_steps"]) for r in csv.DictReader(f)]
+    assert steps == sorted(steps), "resumed metrics must not repeat or go backwards"
+
+
+def test_incompatible_rerun_is_refused_and_leaves_run_untouched(finished_run):
+    root, _ = finished_run
+    before = open(os.path.join(root, "config.json")).read()
+    with pytest.raises(UserError, match="different configuration.*fc_layers"):
+        train(tiny_config(root, fc_layers=[32]))
+    assert open(os.path.join(root, "config.json")).read() == before
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    a = train(tiny_config(str(tmp_path / "a"), video_episodes=0, num_env_steps=300))
+    b = train(tiny_config(str(tmp_path / "b"), video_episodes=0, num_env_steps=300))
+    assert a.evaluations == b.evaluations
+    assert a.final_eval_mean == b.final_eval_mean
+    losses = []
+    for run in ("a", "b"):
+        with open(tmp_path / run / "metrics.csv", newline="") as f:
+            losses.append([r["loss"] for r in csv.DictReader(f) if r["loss"]])
+    assert losses[0] == losses[1] and losses[0]
