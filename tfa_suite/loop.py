@@ -79,24 +79,45 @@ class CollectTrainLoop(tf.Module):
         )
         self._sample_steps = config.n_step + 1
 
-    @tf.function
+    # autograph=False throughout: the loops below are explicit tf.while_loops, and letting
+    # autograph convert TF-Agents' drivers and agents recursively costs seconds of tracing.
+    @tf.function(autograph=False)
     def initial_collect(self, num_env_steps: tf.Tensor) -> tf.Tensor:
         """Uniform-random steps until the env step counter reaches `num_env_steps`."""
-        while self.env_steps.result() < num_env_steps:
+
+        def body() -> list[tf.Tensor]:
             self._random_driver.run()
+            return [tf.constant(0)]
+
+        tf.while_loop(
+            lambda _: self.env_steps.result() < num_env_steps, lambda _: body(), [tf.constant(0)]
+        )
         return self.env_steps.result()
 
-    @tf.function
+    @tf.function(autograph=False)
     def run(self, num_iterations: tf.Tensor) -> tf.Tensor:
         """Runs `num_iterations` collect-train iterations; returns the mean loss."""
-        loss_sum = tf.constant(0.0)
-        count = tf.constant(0.0)
-        for _ in tf.range(num_iterations):
+        train_steps = self._config.train_steps_per_iteration
+
+        def train_body(j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            experience, _ = self.replay.get_next(
+                sample_batch_size=self._config.batch_size, num_steps=self._sample_steps
+            )
+            return j + 1, loss_sum + self._agent.train(experience).loss
+
+        def iteration(i: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            # Automatic control dependencies order these stateful ops as written: the
+            # collected steps are in the replay before the first sample of this iteration.
             self._collect_driver.run()
-            for _ in tf.range(self._config.train_steps_per_iteration):
-                experience, _ = self.replay.get_next(
-                    sample_batch_size=self._config.batch_size, num_steps=self._sample_steps
-                )
-                loss_sum += self._agent.train(experience).loss
-                count += 1.0
+            _, loss_sum = tf.while_loop(
+                lambda j, _: j < train_steps, train_body, (tf.constant(0), loss_sum)
+            )
+            return i + 1, loss_sum
+
+        _, loss_sum = tf.while_loop(
+            lambda i, _: i < num_iterations,
+            iteration,
+            (tf.constant(0, num_iterations.dtype), tf.constant(0.0)),
+        )
+        count = tf.cast(num_iterations, tf.float32) * float(train_steps)
         return loss_sum / tf.maximum(count, 1.0)

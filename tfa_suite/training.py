@@ -62,7 +62,7 @@ def _greedy_action_fn(agent, observation_spec: tf.TensorSpec):  # noqa: ANN001, 
     """Batch of observations -> greedy actions, traced once for any batch size."""
     spec = tf.TensorSpec([None, *observation_spec.shape], observation_spec.dtype)
 
-    @tf.function(input_signature=[spec])
+    @tf.function(input_signature=[spec], autograph=False)
     def act(observation: tf.Tensor) -> tf.Tensor:
         n = tf.shape(observation)[0]
         time_step = ts.TimeStep(
