@@ -8,6 +8,8 @@ the same command again resumes the run in --root_dir.
 
 import tfa_suite  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 
+import sys
+
 from absl import app
 
 from tfa_suite import flags as tfa_flags
@@ -23,7 +25,10 @@ def main(argv: list[str]) -> None:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
     from tfa_suite.training import train
 
-    train(tfa_flags.config_from_flags())
+    result = train(tfa_flags.config_from_flags())
+    if result.stopped_by_signal is not None:
+        # 128 + signal number, as shells report a process ended by that signal.
+        sys.exit(128 + result.stopped_by_signal)
 
 
 if __name__ == "__main__":

@@ -16,23 +16,10 @@ from tf_agents.networks import q_network
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.trajectories import time_step as ts
 
+from tfa_suite.graph_checks import find_host_round_trips
 from tfa_suite.envs.tf_cartpole import THETA_THRESHOLD_RADIANS, X_THRESHOLD, TFCartPoleEnv
 
-HOST_ROUND_TRIP_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc", "NumpyFunction"})
 FIRST, MID, LAST = (int(t) for t in (ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST))
-
-
-def find_host_round_trips(concrete_fn) -> list[str]:
-    """Ops of `concrete_fn` that call back into Python, as `function/node:op` strings.
-
-    Loop bodies, conds and nested tf.functions live in the graph's function library, not
-    among its top-level nodes, so the library has to be walked as well.
-    """
-    graph_def = concrete_fn.graph.as_graph_def()
-    nodes = [("<top>", node) for node in graph_def.node]
-    for function in graph_def.library.function:
-        nodes += [(function.signature.name, node) for node in function.node_def]
-    return [f"{fn}/{n.name}:{n.op}" for fn, n in nodes if n.op in HOST_ROUND_TRIP_OPS]
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,9 @@ class TrainConfig:
         float("nan"), "solve threshold; NaN takes the env's registered reward_threshold"
     )
     checkpoint_interval: int = _field(20_000, "env steps between checkpoints")
+    checkpoint_replay: bool = _field(
+        True, "include the replay buffer in checkpoints (turn off for memory-heavy runs)"
+    )
     log_interval_seconds: float = _field(5.0, "seconds between progress lines")
     video_episodes: int = _field(1, "greedy episodes recorded to video.mp4 at the end; 0 is off")
 

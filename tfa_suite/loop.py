@@ -49,6 +49,7 @@ class CollectTrainLoop(tf.Module):
         tf_env: tf_environment.TFEnvironment,
         agent: tf_agent.TFAgent,
         env_steps: tf_metrics.EnvironmentSteps,
+        device: str = "/CPU:0",
     ):
         super().__init__(name="collect_train_loop")
         self._config = config
@@ -63,6 +64,7 @@ class CollectTrainLoop(tf.Module):
             agent.collect_data_spec,
             batch_size=num_envs,
             max_length=math.ceil(config.replay_capacity / num_envs),
+            device=device,
         )
         observers = [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
         self._collect_driver = dynamic_step_driver.DynamicStepDriver(

@@ -19,7 +19,9 @@ from tfa_suite.config import TrainConfig, validate
 from tfa_suite.errors import UserError
 from tfa_suite.evaluation import EpisodeStats, record_video, run_episodes
 from tfa_suite.loop import CollectTrainLoop, linear_epsilon
-from tfa_suite.reporting import MetricsFile, Progress, plot_learning_curve
+from tfa_suite.checkpoints import RunCheckpoint
+from tfa_suite.interrupts import stop_on_signals
+from tfa_suite.reporting import MetricsFile, Progress, plot_learning_curve, read_metrics
 from tfa_suite.run_dir import RunDir, open_run_dir
 from tfa_suite.saved_policy import SavedPolicy, export_policy
 
@@ -46,9 +48,20 @@ class TrainResult:
     final_eval_std: float
     evaluations: list[dict[str, float]]
     resumed_from_env_steps: int
+    stopped_by_signal: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def training_device() -> str:
+    """The first GPU when TensorFlow sees one, else the CPU."""
+    return "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -76,11 +89,40 @@ def _greedy_action_fn(agent, observation_spec: tf.TensorSpec):  # noqa: ANN001, 
     return lambda obs: act(np.asarray(obs, dtype=observation_spec.dtype.as_numpy_dtype)).numpy()
 
 
+@dataclasses.dataclass
+class Parts:
+    """The live objects of a run, before any file is written."""
+
+    tf_env: Any
+    agent: Any
+    loop: CollectTrainLoop
+    backend: str
+    device: str
+
+
+def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
+    """Builds env, agent and compiled loop for a resolved config; writes nothing."""
+    device = training_device()
+    # Environment state, replay storage, networks and counters all live on one device, so
+    # on a GPU the compiled loop (with a TF-native env) never copies through the host.
+    with tf.device(device):
+        tf_env, backend = envs.make_train_env(config, spec)
+        env_steps = tf_metrics.EnvironmentSteps()
+        train_step = tf.Variable(0, dtype=tf.int64, name="train_step")
+        agent = agents.build_agent(
+            config, tf_env.time_step_spec(), tf_env.action_spec(), train_step,
+            linear_epsilon(config, env_steps),
+        )
+        loop = CollectTrainLoop(config, tf_env, agent, env_steps, device=device)
+    return Parts(tf_env, agent, loop, backend, device)
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Trains, evaluates and exports one run under `config.root_dir`; resumes if it can.
 
     Everything that can be wrong with the input (env id, spaces, flags, root dir) is
-    checked before the root dir is touched, and reported as a UserError.
+    checked before the root dir is touched, and reported as a UserError. SIGINT and
+    SIGTERM checkpoint and return early, with `stopped_by_signal` set.
     """
     start_time = time.monotonic()
     config = resolve_config(config)
@@ -98,33 +140,45 @@ def train(config: TrainConfig) -> TrainResult:
 
     tf.random.set_seed(config.seed)
     np.random.seed(config.seed)
-    tf_env, backend = envs.make_train_env(config, spec)
-    env_steps = tf_metrics.EnvironmentSteps()
-    train_step = tf.Variable(0, dtype=tf.int64, name="train_step")
-    agent = agents.build_agent(
-        config, tf_env.time_step_spec(), tf_env.action_spec(), train_step,
-        linear_epsilon(config, env_steps),
-    )
-    loop = CollectTrainLoop(config, tf_env, agent, env_steps)
+    parts = build(config, spec)
+    tf_env, agent, loop = parts.tf_env, parts.agent, parts.loop
+    env_steps, train_step = loop.env_steps, agent.train_step_counter
 
     run, resuming = open_run_dir(config)
-    print(f"run dir: {os.path.abspath(run.root)}  (backend: {backend}, env: {config.env})", flush=True)
-    checkpoint = tf.train.Checkpoint(
-        agent=agent, replay=loop.replay, env_steps=env_steps, episodes=loop.episodes,
-        train_return=loop.train_return, train_step=train_step,
-    )
-    manager = tf.train.CheckpointManager(checkpoint, run.checkpoints, max_to_keep=3)
-    if resuming and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"resumed from {manager.latest_checkpoint} at env step {int(env_steps.result()):,}")
+    finished = _finished_result(run, config) if resuming else None
+    if finished is not None:
+        print(f"run in {os.path.abspath(run.root)} is already complete "
+              f"({finished.env_steps:,} env steps, final return {finished.final_eval_mean:.1f}); "
+              "pass a larger --num_env_steps to extend it, or a new --root_dir", flush=True)
+        return finished
+    print(f"run dir: {os.path.abspath(run.root)}  (env: {config.env}, backend: {parts.backend}, "
+          f"device: {parts.device})", flush=True)
+    objects = dict(agent=agent, env_steps=env_steps, episodes=loop.episodes,
+                   train_return=loop.train_return, train_step=train_step)
+    if config.checkpoint_replay:
+        objects["replay"] = loop.replay
+    if isinstance(tf_env, tf.Module):
+        # A TF-native env's state and RNG are variables: resume continues its episodes.
+        objects["env"] = tf_env
+    ckpt = RunCheckpoint(run.checkpoints, **objects)
+    restored = ckpt.restore_latest() if resuming else None
+    if restored:
+        # TF's op-level random streams restart with the process; reseeding from the step
+        # keeps a resumed run deterministic without replaying the first stretch's draws.
+        tf.random.set_seed(config.seed * 1_000_003 + int(env_steps.result()))
+        print(f"resumed from {restored} at env step {int(env_steps.result()):,}", flush=True)
     resumed_from = int(env_steps.result())
     metrics = MetricsFile(run.metrics, resume_from_step=resumed_from if resuming else None)
+    evaluations = [
+        {"env_steps": int(r["env_steps"]), "mean": r["eval_mean"], "std": r["eval_std"]}
+        for r in read_metrics(run.metrics) if not math.isnan(r["eval_mean"])
+    ]
+    solved_at = next(((int(e["env_steps"]), None) for e in evaluations
+                      if target is not None and e["mean"] >= target), None)
     writer = tf.summary.create_file_writer(run.summaries)
     progress = Progress(config.num_env_steps, resumed_from)
     greedy = _greedy_action_fn(agent, tf_env.time_step_spec().observation)
     eval_seed = config.seed + EVAL_SEED_OFFSET
-    evaluations: list[dict[str, float]] = []
-    solved_at: tuple[int, float] | None = None
 
     def evaluate(step: int) -> EpisodeStats:
         stats = run_episodes(greedy, spec, config.eval_episodes, seed=eval_seed)
@@ -138,60 +192,92 @@ def train(config: TrainConfig) -> TrainResult:
         )
         return stats
 
-    if int(env_steps.result()) < config.initial_collect_steps:
-        progress.message(f"collecting {config.initial_collect_steps:,} uniform-random steps")
-        loop.initial_collect(tf.constant(config.initial_collect_steps, tf.int64))
+    with stop_on_signals() as stop:
+        if int(env_steps.result()) < config.initial_collect_steps:
+            progress.message(f"collecting {config.initial_collect_steps:,} uniform-random steps")
+            loop.initial_collect(tf.constant(config.initial_collect_steps, tf.int64))
 
-    steps = int(env_steps.result())
-    next_eval = _next_multiple(steps, config.eval_interval)
-    next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
-    next_log = time.monotonic() + config.log_interval_seconds
-    iterations_per_call = 1
-    steps_per_iteration = config.collect_steps_per_iteration
-    loss = math.nan
-    while steps < config.num_env_steps:
-        next_event = min(config.num_env_steps, next_eval, next_checkpoint)
-        wanted = max(1, math.ceil((next_event - steps) / steps_per_iteration))
-        iterations = min(wanted, iterations_per_call)
-        call_start = time.monotonic()
-        loss = float(loop.run(tf.constant(iterations, tf.int64)))
-        call_seconds = time.monotonic() - call_start
         steps = int(env_steps.result())
-        # Grow calls towards ~0.5 s each: long enough to amortize the host visit, short
-        # enough for steady progress lines.
-        iterations_per_call = max(1, int(iterations * min(4.0, 0.5 / max(call_seconds, 1e-3))))
-        if not math.isfinite(loss):
-            raise TrainingDiverged(
-                f"loss became {loss} at env step {steps:,}; stopped without saving, the last "
-                f"good checkpoint is in {run.checkpoints}. Try a lower --learning_rate or "
-                "--gradient_clipping"
-            )
-        if time.monotonic() >= next_log or steps >= config.num_env_steps:
-            next_log = time.monotonic() + config.log_interval_seconds
-            _log(progress, writer, metrics, steps, int(train_step.numpy()), loss,
-                 float(linear_epsilon(config, env_steps)()), float(loop.train_return.result()),
-                 start_time)
-        if config.eval_interval and steps >= next_eval:
-            next_eval = _next_multiple(steps, config.eval_interval)
-            stats = evaluate(steps)
-            metrics.write({
-                "env_steps": steps, "train_steps": int(train_step.numpy()),
-                "wall_seconds": time.monotonic() - start_time,
-                "eval_mean": stats.mean, "eval_std": stats.std,
-            })
-            if target is not None and stats.mean >= target and solved_at is None:
-                solved_at = (steps, time.monotonic() - start_time)
-                if config.stop_at_threshold:
-                    progress.message(f"solved: eval return {stats.mean:.1f} >= {target:g}; stopping")
-                    break
-        if steps >= next_checkpoint:
-            next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
-            manager.save(checkpoint_number=steps)
+        next_eval = _next_multiple(steps, config.eval_interval)
+        next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
+        next_log = time.monotonic() + config.log_interval_seconds
+        iterations_per_call = 1
+        while steps < config.num_env_steps and not stop.requested:
+            next_event = min(config.num_env_steps, next_eval, next_checkpoint)
+            wanted = max(1, math.ceil((next_event - steps) / config.collect_steps_per_iteration))
+            iterations = min(wanted, iterations_per_call)
+            call_start = time.monotonic()
+            loss = float(loop.run(tf.constant(iterations, tf.int64)))
+            call_seconds = time.monotonic() - call_start
+            steps = int(env_steps.result())
+            # Grow calls towards ~0.5 s each: long enough to amortize the host visit,
+            # short enough for steady progress lines and a prompt stop on a signal.
+            iterations_per_call = max(1, int(iterations * min(4.0, 0.5 / max(call_seconds, 1e-3))))
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss} at env step {steps:,}; stopped without saving, the "
+                    f"last good checkpoint is in {run.checkpoints}. Try a lower "
+                    "--learning_rate or --gradient_clipping"
+                )
+            if time.monotonic() >= next_log or steps >= config.num_env_steps:
+                next_log = time.monotonic() + config.log_interval_seconds
+                _log(progress, writer, metrics, steps, int(train_step.numpy()), loss,
+                     float(linear_epsilon(config, env_steps)()),
+                     float(loop.train_return.result()), start_time)
+            if config.eval_interval and steps >= next_eval:
+                next_eval = _next_multiple(steps, config.eval_interval)
+                stats = evaluate(steps)
+                metrics.write({
+                    "env_steps": steps, "train_steps": int(train_step.numpy()),
+                    "wall_seconds": time.monotonic() - start_time,
+                    "eval_mean": stats.mean, "eval_std": stats.std,
+                })
+                if target is not None and stats.mean >= target and solved_at is None:
+                    solved_at = (steps, time.monotonic() - start_time)
+                    if config.stop_at_threshold:
+                        progress.message(
+                            f"solved: eval return {stats.mean:.1f} >= {target:g}; stopping")
+                        break
+            if steps >= next_checkpoint:
+                next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
+                ckpt.save(steps)
 
-    manager.save(checkpoint_number=steps)
-    metrics.close()
+        ckpt.save(steps)
+        metrics.close()
+        if stop.requested:
+            print(f"stopped at env step {steps:,}; checkpoint saved in {run.checkpoints}. "
+                  "Run the same command to resume.", flush=True)
+            return _partial_result(run, steps, int(train_step.numpy()), start_time, target,
+                                   solved_at, evaluations, resumed_from, stop.signal_number)
     return _finish(config, run, spec, agent, train_step, steps, evaluations, target, solved_at,
                    resumed_from, start_time, eval_seed)
+
+
+def _finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
+    """The stored result if the run in `run` needs no more training under `config`."""
+    if not os.path.isfile(run.result):
+        return None
+    with open(run.result) as f:
+        result = TrainResult.from_json(json.load(f))
+    if result.stopped_by_signal is not None:
+        return None
+    if result.env_steps >= config.num_env_steps or (result.solved and config.stop_at_threshold):
+        return result
+    return None
+
+
+def _partial_result(run: RunDir, steps: int, train_steps: int, start_time: float,
+                    target: float | None, solved_at: tuple[int, float | None] | None,
+                    evaluations: list[dict[str, float]], resumed_from: int,
+                    signal_number: int | None) -> TrainResult:
+    return TrainResult(
+        root_dir=run.root, env_steps=steps, train_steps=train_steps,
+        wall_seconds=time.monotonic() - start_time, target_return=target,
+        solved=solved_at is not None, solved_at_env_steps=solved_at[0] if solved_at else None,
+        solved_at_seconds=solved_at[1] if solved_at else None, final_eval_mean=math.nan,
+        final_eval_std=math.nan, evaluations=evaluations, resumed_from_env_steps=resumed_from,
+        stopped_by_signal=signal_number,
+    )
 
 
 def _next_multiple(steps: int, interval: int) -> int:
@@ -218,7 +304,7 @@ def _log(progress: Progress, writer, metrics: MetricsFile, steps: int, train_ste
 
 def _finish(config: TrainConfig, run: RunDir, spec: envs.EnvSpec, agent, train_step,  # noqa: ANN001
             steps: int, evaluations: list[dict[str, float]], target: float | None,
-            solved_at: tuple[int, float] | None, resumed_from: int, start_time: float,
+            solved_at: tuple[int, float | None] | None, resumed_from: int, start_time: float,
             eval_seed: int) -> TrainResult:
     """Exports the policy, then proves the export works by scoring and filming it."""
     export_policy(agent.policy, run.policy, spec, train_step)

@@ -1,0 +1,59 @@
+"""Checkpoints that survive kills: atomic saves, and restore that skips unreadable ones.
+
+TensorFlow writes a checkpoint's data to a temporary prefix and renames it into place,
+then rewrites the `checkpoint` index file atomically, so a kill mid-save leaves the
+previous checkpoint as the newest listed one. A checkpoint can still be unreadable (a
+disk that filled up, a file truncated by hand): restore then falls back to the next
+older one with a warning instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import sys
+
+import tensorflow as tf
+
+
+class RunCheckpoint:
+    def __init__(self, directory: str, max_to_keep: int = 3, **objects: tf.Module):
+        self.directory = directory
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=max_to_keep
+        )
+
+    def candidates(self) -> list[str]:
+        """Checkpoint prefixes, newest first, from the index file and from the disk.
+
+        The disk is scanned too because the index can be the thing that is damaged.
+        """
+        listed = list(self.manager.checkpoints)
+        on_disk = {p[: -len(".index")] for p in glob.glob(os.path.join(self.directory, "ckpt-*.index"))}
+        prefixes = set(listed) | on_disk
+
+        def number(prefix: str) -> int:
+            match = re.search(r"ckpt-(\d+)$", prefix)
+            return int(match.group(1)) if match else -1
+
+        return sorted(prefixes, key=number, reverse=True)
+
+    def restore_latest(self) -> str | None:
+        """Restores the newest readable checkpoint; returns its prefix, or None if none."""
+        for prefix in self.candidates():
+            try:
+                self.checkpoint.restore(prefix).assert_existing_objects_matched()
+                return prefix
+            except (tf.errors.OpError, ValueError, AssertionError) as e:
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                print(
+                    f"warning: checkpoint {prefix} is unreadable ({reason}); trying an older one",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return None
+
+    def save(self, env_steps: int) -> str:
+        return self.manager.save(checkpoint_number=env_steps)
