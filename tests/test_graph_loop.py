@@ -18,16 +18,14 @@ def traced_loop(backend: str):
                     root_dir="unused")
     )
     parts = build(config, envs.EnvSpec(config.env))
-    run = parts.loop.run.get_concrete_function(tf.TensorSpec([], tf.int64))
-    collect = parts.loop.initial_collect.get_concrete_function(tf.TensorSpec([], tf.int64))
-    return parts, run, collect
+    spec = tf.TensorSpec([], tf.int64)
+    return parts, parts.loop.run.get_concrete_function(spec, spec)
 
 
 def test_graph_backend_loop_has_no_host_round_trips():
-    parts, run, collect = traced_loop("graph")
+    parts, run = traced_loop("graph")
     assert parts.backend == "graph"
     assert find_host_round_trips(run) == []
-    assert find_host_round_trips(collect) == []
     # The traced loop really contains the work: replay sampling and a gradient update.
     op_types = {n.op for f in run.graph.as_graph_def().library.function for n in f.node_def}
     assert "ResourceApplyAdam" in op_types or "AssignVariableOp" in op_types
@@ -39,18 +37,18 @@ def test_graph_backend_loop_has_no_host_round_trips():
 def test_python_backend_loop_is_detected_as_impure():
     # The same check on the gymnasium path finds TFPyEnvironment's py_function, so the
     # purity test above cannot pass vacuously.
-    parts, run, _ = traced_loop("python")
+    parts, run = traced_loop("python")
     assert parts.backend == "python"
     assert any(op.endswith(("EagerPyFunc", "PyFunc")) for op in find_host_round_trips(run))
 
 
 def test_graph_loop_runs_and_counts_env_steps():
-    parts, _, _ = traced_loop("graph")
+    parts, _ = traced_loop("graph")
     loop = parts.loop
-    loop.initial_collect(tf.constant(16, tf.int64))
+    loop.initial_collect(16)
     assert int(loop.env_steps.result()) >= 16
     before = int(loop.env_steps.result())
-    loss = float(loop.run(tf.constant(3, tf.int64)))
+    loss = float(loop.run(tf.constant(3, tf.int64), tf.constant(2, tf.int64)))
     assert tf.math.is_finite(loss)
     assert int(loop.env_steps.result()) >= before + 3 * 4 - 2  # boundary steps do not count
     assert int(parts.agent.train_step_counter.numpy()) == 6

@@ -34,6 +34,7 @@ def tiny_config(root_dir: str, **overrides) -> TrainConfig:
         eval_episodes=2,
         checkpoint_interval=200,
         log_interval_seconds=0.01,
+        metrics_interval=100,
         epsilon_decay_steps=200,
         target_update_period=10,
         video_episodes=1,

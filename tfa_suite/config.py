@@ -74,7 +74,10 @@ class TrainConfig:
     checkpoint_replay: bool = _field(
         True, "include the replay buffer in checkpoints (turn off for memory-heavy runs)"
     )
-    log_interval_seconds: float = _field(5.0, "seconds between progress lines")
+    metrics_interval: int = _field(
+        2_000, "env steps between metrics.csv rows and summaries (also the longest compiled call)"
+    )
+    log_interval_seconds: float = _field(5.0, "seconds between progress lines on the terminal")
     video_episodes: int = _field(1, "greedy episodes recorded to video.mp4 at the end; 0 is off")
 
     def to_json(self) -> dict[str, Any]:
@@ -143,6 +146,7 @@ def validate(config: TrainConfig) -> None:
     need(config.eval_interval >= 0, "--eval_interval must be >= 0 (0 is off)")
     need(config.eval_episodes >= 1, "--eval_episodes must be >= 1")
     need(config.checkpoint_interval >= 1, "--checkpoint_interval must be >= 1")
+    need(config.metrics_interval >= 1, "--metrics_interval must be >= 1")
     need(config.log_interval_seconds > 0, "--log_interval_seconds must be > 0")
     need(config.video_episodes >= 0, "--video_episodes must be >= 0")
     need(

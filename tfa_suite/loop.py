@@ -18,7 +18,6 @@ from tf_agents.agents import tf_agent
 from tf_agents.drivers import dynamic_step_driver
 from tf_agents.environments import tf_environment
 from tf_agents.metrics import tf_metrics
-from tf_agents.policies import random_tf_policy
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 
 from tfa_suite.config import TrainConfig
@@ -29,13 +28,17 @@ def linear_epsilon(config: TrainConfig, env_steps: tf_metrics.EnvironmentSteps):
 
     The schedule's position is the env step counter itself, which the checkpoint holds,
     so a resumed run continues the schedule where it stopped.
+    During the first `initial_collect_steps` epsilon is 1: the epsilon-greedy policy is
+    then exactly the uniform-random policy, and one compiled function serves both phases.
     """
     start, end = config.epsilon_start, config.epsilon_end
     decay = float(max(config.epsilon_decay_steps, 1))
+    initial = config.initial_collect_steps
 
     def epsilon() -> tf.Tensor:
-        frac = tf.minimum(tf.cast(env_steps.result(), tf.float32) / decay, 1.0)
-        return start + (end - start) * frac
+        steps = env_steps.result()
+        frac = tf.minimum(tf.cast(steps, tf.float32) / decay, 1.0)
+        return tf.where(steps < initial, 1.0, start + (end - start) * frac)
 
     return epsilon
 
@@ -73,33 +76,23 @@ class CollectTrainLoop(tf.Module):
             observers=observers,
             num_steps=config.collect_steps_per_iteration,
         )
-        random_policy = random_tf_policy.RandomTFPolicy(
-            tf_env.time_step_spec(), tf_env.action_spec()
-        )
-        self._random_driver = dynamic_step_driver.DynamicStepDriver(
-            tf_env, random_policy, observers=observers, num_steps=num_envs
-        )
         self._sample_steps = config.n_step + 1
 
-    # autograph=False throughout: the loops below are explicit tf.while_loops, and letting
-    # autograph convert TF-Agents' drivers and agents recursively costs seconds of tracing.
+    def initial_collect(self, num_env_steps: int) -> int:
+        """Uniform-random collection (epsilon 1, no training) up to `num_env_steps`."""
+        per_iteration = self._config.collect_steps_per_iteration
+        while int(self.env_steps.result()) < num_env_steps:
+            missing = num_env_steps - int(self.env_steps.result())
+            iterations = math.ceil(missing / per_iteration)
+            self.run(tf.constant(iterations, tf.int64), tf.constant(0, tf.int64))
+        return int(self.env_steps.result())
+
+    # autograph=False: the loops are explicit tf.while_loops, and letting autograph convert
+    # TF-Agents' drivers and agents recursively costs seconds of tracing. Both counts are
+    # tensors, so this traces once for initial collection and training alike.
     @tf.function(autograph=False)
-    def initial_collect(self, num_env_steps: tf.Tensor) -> tf.Tensor:
-        """Uniform-random steps until the env step counter reaches `num_env_steps`."""
-
-        def body() -> list[tf.Tensor]:
-            self._random_driver.run()
-            return [tf.constant(0)]
-
-        tf.while_loop(
-            lambda _: self.env_steps.result() < num_env_steps, lambda _: body(), [tf.constant(0)]
-        )
-        return self.env_steps.result()
-
-    @tf.function(autograph=False)
-    def run(self, num_iterations: tf.Tensor) -> tf.Tensor:
+    def run(self, num_iterations: tf.Tensor, train_steps: tf.Tensor) -> tf.Tensor:
         """Runs `num_iterations` collect-train iterations; returns the mean loss."""
-        train_steps = self._config.train_steps_per_iteration
 
         def train_body(j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             experience, _ = self.replay.get_next(
@@ -112,7 +105,7 @@ class CollectTrainLoop(tf.Module):
             # collected steps are in the replay before the first sample of this iteration.
             self._collect_driver.run()
             _, loss_sum = tf.while_loop(
-                lambda j, _: j < train_steps, train_body, (tf.constant(0), loss_sum)
+                lambda j, _: j < train_steps, train_body, (tf.constant(0, train_steps.dtype), loss_sum)
             )
             return i + 1, loss_sum
 
@@ -121,5 +114,5 @@ class CollectTrainLoop(tf.Module):
             iteration,
             (tf.constant(0, num_iterations.dtype), tf.constant(0.0)),
         )
-        count = tf.cast(num_iterations, tf.float32) * float(train_steps)
+        count = tf.cast(num_iterations * train_steps, tf.float32)
         return loss_sum / tf.maximum(count, 1.0)

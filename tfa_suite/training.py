@@ -195,35 +195,35 @@ def train(config: TrainConfig) -> TrainResult:
     with stop_on_signals() as stop:
         if int(env_steps.result()) < config.initial_collect_steps:
             progress.message(f"collecting {config.initial_collect_steps:,} uniform-random steps")
-            loop.initial_collect(tf.constant(config.initial_collect_steps, tf.int64))
+            loop.initial_collect(config.initial_collect_steps)
 
         steps = int(env_steps.result())
         next_eval = _next_multiple(steps, config.eval_interval)
         next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
-        next_log = time.monotonic() + config.log_interval_seconds
-        iterations_per_call = 1
+        next_metrics = _next_multiple(steps, config.metrics_interval)
+        next_print = time.monotonic() + config.log_interval_seconds
+        train_steps_per_iteration = tf.constant(config.train_steps_per_iteration, tf.int64)
         while steps < config.num_env_steps and not stop.requested:
-            next_event = min(config.num_env_steps, next_eval, next_checkpoint)
-            wanted = max(1, math.ceil((next_event - steps) / config.collect_steps_per_iteration))
-            iterations = min(wanted, iterations_per_call)
-            call_start = time.monotonic()
-            loss = float(loop.run(tf.constant(iterations, tf.int64)))
-            call_seconds = time.monotonic() - call_start
+            # Each call runs up to the next event, so where calls end (and so every logged
+            # figure) depends only on the config and seed, never on timing.
+            next_event = min(config.num_env_steps, next_eval, next_checkpoint, next_metrics)
+            iterations = max(1, math.ceil((next_event - steps) / config.collect_steps_per_iteration))
+            loss = float(loop.run(tf.constant(iterations, tf.int64), train_steps_per_iteration))
             steps = int(env_steps.result())
-            # Grow calls towards ~0.5 s each: long enough to amortize the host visit,
-            # short enough for steady progress lines and a prompt stop on a signal.
-            iterations_per_call = max(1, int(iterations * min(4.0, 0.5 / max(call_seconds, 1e-3))))
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss} at env step {steps:,}; stopped without saving, the "
                     f"last good checkpoint is in {run.checkpoints}. Try a lower "
                     "--learning_rate or --gradient_clipping"
                 )
-            if time.monotonic() >= next_log or steps >= config.num_env_steps:
-                next_log = time.monotonic() + config.log_interval_seconds
+            if steps >= next_metrics or steps >= config.num_env_steps:
+                next_metrics = _next_multiple(steps, config.metrics_interval)
+                show = time.monotonic() >= next_print or steps >= config.num_env_steps
+                if show:
+                    next_print = time.monotonic() + config.log_interval_seconds
                 _log(progress, writer, metrics, steps, int(train_step.numpy()), loss,
                      float(linear_epsilon(config, env_steps)()),
-                     float(loop.train_return.result()), start_time)
+                     float(loop.train_return.result()), start_time, show)
             if config.eval_interval and steps >= next_eval:
                 next_eval = _next_multiple(steps, config.eval_interval)
                 stats = evaluate(steps)
@@ -287,9 +287,11 @@ def _next_multiple(steps: int, interval: int) -> int:
 
 
 def _log(progress: Progress, writer, metrics: MetricsFile, steps: int, train_steps: int,  # noqa: ANN001
-         loss: float, epsilon: float, train_return: float, start_time: float) -> None:
+         loss: float, epsilon: float, train_return: float, start_time: float,
+         show: bool) -> None:
     rate = progress.rate(steps)
-    progress.line(steps, rate, loss, epsilon, train_return)
+    if show:
+        progress.line(steps, rate, loss, epsilon, train_return)
     with writer.as_default(step=steps):
         tf.summary.scalar("train/loss", loss)
         tf.summary.scalar("train/episode_return", train_return)
