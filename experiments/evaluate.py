@@ -7,10 +7,9 @@ Needs only TensorFlow, gymnasium and the environment: no TF-Agents and no traini
 The environment is rebuilt from <policy_dir>/env.json.
 """
 
-import tfa_suite  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
-
 from absl import app, flags
 
+import tfa_suite  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 from tfa_suite.cli import run_main
 
 flags.DEFINE_string("policy_dir", None, "exported policy: <root_dir>/policy of a run")

@@ -6,12 +6,11 @@ Every flag is a field of tfa_suite.config.TrainConfig; `--helpfull` lists them. 
 the same command again resumes the run in --root_dir.
 """
 
-import tfa_suite  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
-
 import sys
 
 from absl import app
 
+import tfa_suite  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 from tfa_suite import flags as tfa_flags
 from tfa_suite.cli import run_main
 

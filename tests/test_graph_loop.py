@@ -12,10 +12,18 @@ from tfa_suite.training import build, resolve_config
 
 def traced_loop(backend: str):
     config = resolve_config(
-        TrainConfig(env="CartPole-v1", backend=backend, fc_layers=[8], num_envs=2,
-                    collect_steps_per_iteration=4, train_steps_per_iteration=2,
-                    batch_size=8, replay_capacity=256, initial_collect_steps=16,
-                    root_dir="unused")
+        TrainConfig(
+            env="CartPole-v1",
+            backend=backend,
+            fc_layers=[8],
+            num_envs=2,
+            collect_steps_per_iteration=4,
+            train_steps_per_iteration=2,
+            batch_size=8,
+            replay_capacity=256,
+            initial_collect_steps=16,
+            root_dir="unused",
+        )
     )
     parts = build(config, envs.EnvSpec(config.env))
     spec = tf.TensorSpec([], tf.int64)
@@ -29,9 +37,7 @@ def test_graph_backend_loop_has_no_host_round_trips():
     # The traced loop really contains the work: replay sampling and a gradient update.
     op_types = {n.op for f in run.graph.as_graph_def().library.function for n in f.node_def}
     assert "ResourceApplyAdam" in op_types or "AssignVariableOp" in op_types
-    assert "While" in op_types or "StatelessWhile" in {
-        n.op for n in run.graph.as_graph_def().node
-    }
+    assert "While" in op_types or "StatelessWhile" in {n.op for n in run.graph.as_graph_def().node}
 
 
 def test_python_backend_loop_is_detected_as_impure():

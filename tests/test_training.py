@@ -51,8 +51,16 @@ def finished_run(tmp_path_factory):
 
 def test_run_writes_every_output(finished_run):
     root, result = finished_run
-    for name in ("config.json", "flags.txt", "metrics.csv", "learning_curve.png", "video.mp4",
-                 "result.json", "policy/saved_model.pb", "policy/env.json"):
+    for name in (
+        "config.json",
+        "flags.txt",
+        "metrics.csv",
+        "learning_curve.png",
+        "video.mp4",
+        "result.json",
+        "policy/saved_model.pb",
+        "policy/env.json",
+    ):
         assert os.path.isfile(os.path.join(root, name)), name
     assert any(f.startswith("ckpt-") for f in os.listdir(os.path.join(root, "checkpoints")))
     assert result.env_steps >= 400

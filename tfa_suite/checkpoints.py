@@ -31,7 +31,9 @@ class RunCheckpoint:
         The disk is scanned too because the index can be the thing that is damaged.
         """
         listed = list(self.manager.checkpoints)
-        on_disk = {p[: -len(".index")] for p in glob.glob(os.path.join(self.directory, "ckpt-*.index"))}
+        on_disk = {
+            p[: -len(".index")] for p in glob.glob(os.path.join(self.directory, "ckpt-*.index"))
+        }
         prefixes = set(listed) | on_disk
 
         def number(prefix: str) -> int:
@@ -46,7 +48,8 @@ class RunCheckpoint:
             try:
                 self.checkpoint.restore(prefix).assert_existing_objects_matched()
                 return prefix
-            except (tf.errors.OpError, ValueError, AssertionError) as e:
+            # IndexError: TF's reader on a truncated data file ("Read less bytes than requested").
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 print(
                     f"warning: checkpoint {prefix} is unreadable ({reason}); trying an older one",

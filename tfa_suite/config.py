@@ -123,8 +123,11 @@ def validate(config: TrainConfig) -> None:
             raise UserError(message)
 
     need(bool(config.env.strip()), "--env must not be empty")
+    need(0 <= config.seed < 2**31, f"--seed must be in [0, 2**31), not {config.seed}")
     need(config.backend in ("auto", "python", "graph"), "--backend must be auto, python or graph")
-    need(config.loss in ("huber", "squared"), f"--loss must be huber or squared, not {config.loss!r}")
+    need(
+        config.loss in ("huber", "squared"), f"--loss must be huber or squared, not {config.loss!r}"
+    )
     need(len(config.fc_layers) > 0, "--fc_layers needs at least one layer size")
     need(all(n > 0 for n in config.fc_layers), f"--fc_layers sizes must be > 0: {config.fc_layers}")
     need(config.learning_rate > 0, "--learning_rate must be > 0")

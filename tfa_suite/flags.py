@@ -11,7 +11,9 @@ from absl import flags
 from tfa_suite.config import TrainConfig
 
 
-def define_flags(config_cls: type = TrainConfig, flag_values: flags.FlagValues = flags.FLAGS) -> None:
+def define_flags(
+    config_cls: type = TrainConfig, flag_values: flags.FlagValues = flags.FLAGS
+) -> None:
     """Defines one absl flag per dataclass field, typed after the field's default."""
     for field in dataclasses.fields(config_cls):
         default = (
@@ -40,7 +42,9 @@ def _coerce_list(name: str, values: list[str]) -> list[int]:
     try:
         return [int(v) for v in values if v.strip()]
     except ValueError:
-        raise UserError(f"--{name} must be comma-separated integers, got {','.join(values)}") from None
+        raise UserError(
+            f"--{name} must be comma-separated integers, got {','.join(values)}"
+        ) from None
 
 
 def config_from_flags(

@@ -105,7 +105,9 @@ class CollectTrainLoop(tf.Module):
             # collected steps are in the replay before the first sample of this iteration.
             self._collect_driver.run()
             _, loss_sum = tf.while_loop(
-                lambda j, _: j < train_steps, train_body, (tf.constant(0, train_steps.dtype), loss_sum)
+                lambda j, _: j < train_steps,
+                train_body,
+                (tf.constant(0, train_steps.dtype), loss_sum),
             )
             return i + 1, loss_sum
 

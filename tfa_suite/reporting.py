@@ -96,7 +96,9 @@ class Progress:
         self._last_time, self._last_steps = now, steps
         return rate
 
-    def line(self, steps: int, rate: float, loss: float, epsilon: float, train_return: float) -> str:
+    def line(
+        self, steps: int, rate: float, loss: float, epsilon: float, train_return: float
+    ) -> str:
         eta = (self.total - steps) / rate if rate > 0 else math.inf
         pct = 100.0 * steps / self.total
         text = (
@@ -109,7 +111,11 @@ class Progress:
         return text
 
     def message(self, text: str) -> None:
-        print(f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] {text}", file=self.stream, flush=True)
+        print(
+            f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] {text}",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def plot_learning_curve(metrics_path: str, png_path: str, title: str, target: float | None) -> None:
@@ -124,7 +130,11 @@ def plot_learning_curve(metrics_path: str, png_path: str, title: str, target: fl
     train = [(r["env_steps"], r["train_return"]) for r in rows if not math.isnan(r["train_return"])]
     if train:
         ax.plot(*zip(*train), color="tab:gray", alpha=0.6, label="train return (last episodes)")
-    evals = [(r["env_steps"], r["eval_mean"], r["eval_std"]) for r in rows if not math.isnan(r["eval_mean"])]
+    evals = [
+        (r["env_steps"], r["eval_mean"], r["eval_std"])
+        for r in rows
+        if not math.isnan(r["eval_mean"])
+    ]
     if evals:
         steps, mean, std = (list(x) for x in zip(*evals))
         ax.plot(steps, mean, "o-", color="tab:blue", label="greedy eval mean")

@@ -1,14 +1,14 @@
 """The run directory: what a run writes, and the checks that keep runs from mixing.
 
-    <root_dir>/
-      config.json        resolved configuration (also flags.txt, usable as --flagfile)
-      checkpoints/       agent, optimizer, counters, replay buffer, metrics history
-      summaries/         TensorBoard event files (train/, eval/, perf/ tags)
-      metrics.csv        one row per progress line and per evaluation
-      policy/            greedy policy as a SavedModel, plus env.json
-      learning_curve.png
-      video.mp4
-      result.json        final figures of the run
+<root_dir>/
+  config.json        resolved configuration (also flags.txt, usable as --flagfile)
+  checkpoints/       agent, optimizer, counters, replay buffer, metrics history
+  summaries/         TensorBoard event files (train/, eval/, perf/ tags)
+  metrics.csv        one row per progress line and per evaluation
+  policy/            greedy policy as a SavedModel, plus env.json
+  learning_curve.png
+  video.mp4
+  result.json        final figures of the run
 """
 
 from __future__ import annotations
@@ -101,7 +101,9 @@ def _check_compatible(run: RunDir, config: TrainConfig) -> None:
         with open(run.path(CONFIG_FILE)) as f:
             saved = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{run.path(CONFIG_FILE)} is unreadable ({e}); cannot resume this run") from None
+        raise UserError(
+            f"{run.path(CONFIG_FILE)} is unreadable ({e}); cannot resume this run"
+        ) from None
     mine = config.to_json()
     diffs = [
         f"{name}: run has {saved.get(name)!r}, flags give {mine[name]!r}"

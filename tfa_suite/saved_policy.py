@@ -51,9 +51,7 @@ class SavedPolicy:
         if not os.path.isdir(path):
             raise UserError(f"policy directory {path} does not exist")
         env_file = os.path.join(path, ENV_FILE)
-        if not os.path.isfile(os.path.join(path, "saved_model.pb")) or not os.path.isfile(
-            env_file
-        ):
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")) or not os.path.isfile(env_file):
             raise UserError(
                 f"{path} is not an exported tfa_suite policy (no saved_model.pb or {ENV_FILE}); "
                 "pass <root_dir>/policy of a finished run"
@@ -65,11 +63,18 @@ class SavedPolicy:
             self._action = self._model.signatures["action"]
         except (OSError, ValueError, KeyError, TypeError, tf.errors.OpError) as e:
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"policy directory {path} is corrupt or unreadable: {first_line}") from None
+            raise UserError(
+                f"policy directory {path} is corrupt or unreadable: {first_line}"
+            ) from None
         inputs = self._action.structured_input_signature[1]
         self._obs_key = next(k for k in inputs if k.endswith("observation"))
         self._obs_dtype = inputs[self._obs_key].dtype.as_numpy_dtype
-        self._keys = {name: key for key in inputs for name in ("step_type", "reward", "discount") if key.endswith(name)}
+        self._keys = {
+            name: key
+            for key in inputs
+            for name in ("step_type", "reward", "discount")
+            if key.endswith(name)
+        }
         self._tf = tf
 
     @property

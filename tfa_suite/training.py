@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import time
 from typing import Any
 
@@ -15,12 +16,12 @@ from tf_agents.metrics import tf_metrics
 from tf_agents.trajectories import time_step as ts
 
 from tfa_suite import agents, envs
+from tfa_suite.checkpoints import RunCheckpoint
 from tfa_suite.config import TrainConfig, validate
 from tfa_suite.errors import UserError
 from tfa_suite.evaluation import EpisodeStats, record_video, run_episodes
-from tfa_suite.loop import CollectTrainLoop, linear_epsilon
-from tfa_suite.checkpoints import RunCheckpoint
 from tfa_suite.interrupts import stop_on_signals
+from tfa_suite.loop import CollectTrainLoop, linear_epsilon
 from tfa_suite.reporting import MetricsFile, Progress, plot_learning_curve, read_metrics
 from tfa_suite.run_dir import RunDir, open_run_dir
 from tfa_suite.saved_policy import SavedPolicy, export_policy
@@ -110,7 +111,10 @@ def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
         env_steps = tf_metrics.EnvironmentSteps()
         train_step = tf.Variable(0, dtype=tf.int64, name="train_step")
         agent = agents.build_agent(
-            config, tf_env.time_step_spec(), tf_env.action_spec(), train_step,
+            config,
+            tf_env.time_step_spec(),
+            tf_env.action_spec(),
+            train_step,
             linear_epsilon(config, env_steps),
         )
         loop = CollectTrainLoop(config, tf_env, agent, env_steps, device=device)
@@ -147,14 +151,25 @@ def train(config: TrainConfig) -> TrainResult:
     run, resuming = open_run_dir(config)
     finished = _finished_result(run, config) if resuming else None
     if finished is not None:
-        print(f"run in {os.path.abspath(run.root)} is already complete "
-              f"({finished.env_steps:,} env steps, final return {finished.final_eval_mean:.1f}); "
-              "pass a larger --num_env_steps to extend it, or a new --root_dir", flush=True)
+        print(
+            f"run in {os.path.abspath(run.root)} is already complete "
+            f"({finished.env_steps:,} env steps, final return {finished.final_eval_mean:.1f}); "
+            "pass a larger --num_env_steps to extend it, or a new --root_dir",
+            flush=True,
+        )
         return finished
-    print(f"run dir: {os.path.abspath(run.root)}  (env: {config.env}, backend: {parts.backend}, "
-          f"device: {parts.device})", flush=True)
-    objects = dict(agent=agent, env_steps=env_steps, episodes=loop.episodes,
-                   train_return=loop.train_return, train_step=train_step)
+    print(
+        f"run dir: {os.path.abspath(run.root)}  (env: {config.env}, backend: {parts.backend}, "
+        f"device: {parts.device})",
+        flush=True,
+    )
+    objects = dict(
+        agent=agent,
+        env_steps=env_steps,
+        episodes=loop.episodes,
+        train_return=loop.train_return,
+        train_step=train_step,
+    )
     if config.checkpoint_replay:
         objects["replay"] = loop.replay
     if isinstance(tf_env, tf.Module):
@@ -171,10 +186,17 @@ def train(config: TrainConfig) -> TrainResult:
     metrics = MetricsFile(run.metrics, resume_from_step=resumed_from if resuming else None)
     evaluations = [
         {"env_steps": int(r["env_steps"]), "mean": r["eval_mean"], "std": r["eval_std"]}
-        for r in read_metrics(run.metrics) if not math.isnan(r["eval_mean"])
+        for r in read_metrics(run.metrics)
+        if not math.isnan(r["eval_mean"])
     ]
-    solved_at = next(((int(e["env_steps"]), None) for e in evaluations
-                      if target is not None and e["mean"] >= target), None)
+    solved_at = next(
+        (
+            (int(e["env_steps"]), None)
+            for e in evaluations
+            if target is not None and e["mean"] >= target
+        ),
+        None,
+    )
     writer = tf.summary.create_file_writer(run.summaries)
     progress = Progress(config.num_env_steps, resumed_from)
     greedy = _greedy_action_fn(agent, tf_env.time_step_spec().observation)
@@ -195,7 +217,7 @@ def train(config: TrainConfig) -> TrainResult:
     with stop_on_signals() as stop:
         if int(env_steps.result()) < config.initial_collect_steps:
             progress.message(f"collecting {config.initial_collect_steps:,} uniform-random steps")
-            loop.initial_collect(config.initial_collect_steps)
+            _run_loop(loop, config.initial_collect_steps, None)
 
         steps = int(env_steps.result())
         next_eval = _next_multiple(steps, config.eval_interval)
@@ -207,36 +229,48 @@ def train(config: TrainConfig) -> TrainResult:
             # Each call runs up to the next event, so where calls end (and so every logged
             # figure) depends only on the config and seed, never on timing.
             next_event = min(config.num_env_steps, next_eval, next_checkpoint, next_metrics)
-            iterations = max(1, math.ceil((next_event - steps) / config.collect_steps_per_iteration))
-            loss = float(loop.run(tf.constant(iterations, tf.int64), train_steps_per_iteration))
+            iterations = max(
+                1, math.ceil((next_event - steps) / config.collect_steps_per_iteration)
+            )
+            loss = _run_loop(loop, iterations, train_steps_per_iteration)
             steps = int(env_steps.result())
             if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss} at env step {steps:,}; stopped without saving, the "
-                    f"last good checkpoint is in {run.checkpoints}. Try a lower "
-                    "--learning_rate or --gradient_clipping"
-                )
+                raise TrainingDiverged(_diverged_message(str(loss), loop))
             if steps >= next_metrics or steps >= config.num_env_steps:
                 next_metrics = _next_multiple(steps, config.metrics_interval)
                 show = time.monotonic() >= next_print or steps >= config.num_env_steps
                 if show:
                     next_print = time.monotonic() + config.log_interval_seconds
-                _log(progress, writer, metrics, steps, int(train_step.numpy()), loss,
-                     float(linear_epsilon(config, env_steps)()),
-                     float(loop.train_return.result()), start_time, show)
+                _log(
+                    progress,
+                    writer,
+                    metrics,
+                    steps,
+                    int(train_step.numpy()),
+                    loss,
+                    float(linear_epsilon(config, env_steps)()),
+                    float(loop.train_return.result()),
+                    start_time,
+                    show,
+                )
             if config.eval_interval and steps >= next_eval:
                 next_eval = _next_multiple(steps, config.eval_interval)
                 stats = evaluate(steps)
-                metrics.write({
-                    "env_steps": steps, "train_steps": int(train_step.numpy()),
-                    "wall_seconds": time.monotonic() - start_time,
-                    "eval_mean": stats.mean, "eval_std": stats.std,
-                })
+                metrics.write(
+                    {
+                        "env_steps": steps,
+                        "train_steps": int(train_step.numpy()),
+                        "wall_seconds": time.monotonic() - start_time,
+                        "eval_mean": stats.mean,
+                        "eval_std": stats.std,
+                    }
+                )
                 if target is not None and stats.mean >= target and solved_at is None:
                     solved_at = (steps, time.monotonic() - start_time)
                     if config.stop_at_threshold:
                         progress.message(
-                            f"solved: eval return {stats.mean:.1f} >= {target:g}; stopping")
+                            f"solved: eval return {stats.mean:.1f} >= {target:g}; stopping"
+                        )
                         break
             if steps >= next_checkpoint:
                 next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
@@ -245,12 +279,36 @@ def train(config: TrainConfig) -> TrainResult:
         ckpt.save(steps)
         metrics.close()
         if stop.requested:
-            print(f"stopped at env step {steps:,}; checkpoint saved in {run.checkpoints}. "
-                  "Run the same command to resume.", flush=True)
-            return _partial_result(run, steps, int(train_step.numpy()), start_time, target,
-                                   solved_at, evaluations, resumed_from, stop.signal_number)
-    return _finish(config, run, spec, agent, train_step, steps, evaluations, target, solved_at,
-                   resumed_from, start_time, eval_seed)
+            print(
+                f"stopped at env step {steps:,}; checkpoint saved in {run.checkpoints}. "
+                "Run the same command to resume.",
+                flush=True,
+            )
+            return _partial_result(
+                run,
+                steps,
+                int(train_step.numpy()),
+                start_time,
+                target,
+                solved_at,
+                evaluations,
+                resumed_from,
+                stop.signal_number,
+            )
+    return _finish(
+        config,
+        run,
+        spec,
+        agent,
+        train_step,
+        steps,
+        evaluations,
+        target,
+        solved_at,
+        resumed_from,
+        start_time,
+        eval_seed,
+    )
 
 
 def _finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
@@ -266,18 +324,69 @@ def _finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
     return None
 
 
-def _partial_result(run: RunDir, steps: int, train_steps: int, start_time: float,
-                    target: float | None, solved_at: tuple[int, float | None] | None,
-                    evaluations: list[dict[str, float]], resumed_from: int,
-                    signal_number: int | None) -> TrainResult:
+def _partial_result(
+    run: RunDir,
+    steps: int,
+    train_steps: int,
+    start_time: float,
+    target: float | None,
+    solved_at: tuple[int, float | None] | None,
+    evaluations: list[dict[str, float]],
+    resumed_from: int,
+    signal_number: int | None,
+) -> TrainResult:
     return TrainResult(
-        root_dir=run.root, env_steps=steps, train_steps=train_steps,
-        wall_seconds=time.monotonic() - start_time, target_return=target,
-        solved=solved_at is not None, solved_at_env_steps=solved_at[0] if solved_at else None,
-        solved_at_seconds=solved_at[1] if solved_at else None, final_eval_mean=math.nan,
-        final_eval_std=math.nan, evaluations=evaluations, resumed_from_env_steps=resumed_from,
+        root_dir=run.root,
+        env_steps=steps,
+        train_steps=train_steps,
+        wall_seconds=time.monotonic() - start_time,
+        target_return=target,
+        solved=solved_at is not None,
+        solved_at_env_steps=solved_at[0] if solved_at else None,
+        solved_at_seconds=solved_at[1] if solved_at else None,
+        final_eval_mean=math.nan,
+        final_eval_std=math.nan,
+        evaluations=evaluations,
+        resumed_from_env_steps=resumed_from,
         stopped_by_signal=signal_number,
     )
+
+
+def _diverged_message(value: str, loop: CollectTrainLoop) -> str:
+    return (
+        f"loss became {value} near env step {int(loop.env_steps.result()):,}; stopped without "
+        "saving, so the newest checkpoint is the last good one. Try a lower --learning_rate "
+        "or --gradient_clipping, or check the environment's rewards"
+    )
+
+
+class EnvironmentFailed(UserError):
+    """The user's environment raised inside the compiled loop."""
+
+
+def _run_loop(loop: CollectTrainLoop, count: int, train_steps: tf.Tensor | None) -> float:
+    """One compiled call; an exception raised by a Python env becomes a one-line error.
+
+    A Python environment runs inside `py_function`, so its exceptions reach us wrapped in
+    a TensorFlow error with the traced graph's stack attached: unwrap them to the message.
+    """
+    try:
+        if train_steps is None:
+            loop.initial_collect(count)
+            return math.nan
+        return float(loop.run(tf.constant(count, tf.int64), train_steps))
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
+        if "CheckNumerics" in str(e):
+            # DqnAgent checks its loss for Inf/NaN inside the graph.
+            raise TrainingDiverged(_diverged_message("inf or nan", loop)) from None
+        if "_py_func" not in str(e) and "PyFunc" not in str(e):
+            raise
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        cause = next(
+            (ln for ln in reversed(lines) if re.match(r"^[A-Za-z_.]+(Error|Exception):", ln)),
+            lines[-1],
+        )
+        raise EnvironmentFailed(f"the environment failed while stepping: {cause}") from None
 
 
 def _next_multiple(steps: int, interval: int) -> int:
@@ -286,9 +395,18 @@ def _next_multiple(steps: int, interval: int) -> int:
     return (steps // interval + 1) * interval
 
 
-def _log(progress: Progress, writer, metrics: MetricsFile, steps: int, train_steps: int,  # noqa: ANN001
-         loss: float, epsilon: float, train_return: float, start_time: float,
-         show: bool) -> None:
+def _log(
+    progress: Progress,
+    writer,
+    metrics: MetricsFile,
+    steps: int,
+    train_steps: int,  # noqa: ANN001
+    loss: float,
+    epsilon: float,
+    train_return: float,
+    start_time: float,
+    show: bool,
+) -> None:
     rate = progress.rate(steps)
     if show:
         progress.line(steps, rate, loss, epsilon, train_return)
@@ -297,38 +415,67 @@ def _log(progress: Progress, writer, metrics: MetricsFile, steps: int, train_ste
         tf.summary.scalar("train/episode_return", train_return)
         tf.summary.scalar("train/epsilon", epsilon)
         tf.summary.scalar("perf/env_steps_per_sec", rate)
-    metrics.write({
-        "env_steps": steps, "train_steps": train_steps,
-        "wall_seconds": time.monotonic() - start_time, "env_steps_per_sec": rate,
-        "loss": loss, "epsilon": epsilon, "train_return": train_return,
-    })
+    metrics.write(
+        {
+            "env_steps": steps,
+            "train_steps": train_steps,
+            "wall_seconds": time.monotonic() - start_time,
+            "env_steps_per_sec": rate,
+            "loss": loss,
+            "epsilon": epsilon,
+            "train_return": train_return,
+        }
+    )
 
 
-def _finish(config: TrainConfig, run: RunDir, spec: envs.EnvSpec, agent, train_step,  # noqa: ANN001
-            steps: int, evaluations: list[dict[str, float]], target: float | None,
-            solved_at: tuple[int, float | None] | None, resumed_from: int, start_time: float,
-            eval_seed: int) -> TrainResult:
+def _finish(
+    config: TrainConfig,
+    run: RunDir,
+    spec: envs.EnvSpec,
+    agent,
+    train_step,  # noqa: ANN001
+    steps: int,
+    evaluations: list[dict[str, float]],
+    target: float | None,
+    solved_at: tuple[int, float | None] | None,
+    resumed_from: int,
+    start_time: float,
+    eval_seed: int,
+) -> TrainResult:
     """Exports the policy, then proves the export works by scoring and filming it."""
     export_policy(agent.policy, run.policy, spec, train_step)
     saved = SavedPolicy(run.policy)
     final = run_episodes(saved, spec, config.eval_episodes, seed=eval_seed)
-    print(f"exported policy {run.policy}: reloaded, return {final.mean:.1f} ± {final.std:.1f} "
-          f"over {config.eval_episodes} episodes", flush=True)
+    print(
+        f"exported policy {run.policy}: reloaded, return {final.mean:.1f} ± {final.std:.1f} "
+        f"over {config.eval_episodes} episodes",
+        flush=True,
+    )
     if config.video_episodes:
         record_video(saved, spec, run.video, config.video_episodes, seed=eval_seed)
-    plot_learning_curve(run.metrics, run.curve, f"{config.env} {config.agent} seed {config.seed}", target)
+    plot_learning_curve(
+        run.metrics, run.curve, f"{config.env} {config.agent} seed {config.seed}", target
+    )
     result = TrainResult(
-        root_dir=run.root, env_steps=steps, train_steps=int(train_step.numpy()),
-        wall_seconds=time.monotonic() - start_time, target_return=target,
+        root_dir=run.root,
+        env_steps=steps,
+        train_steps=int(train_step.numpy()),
+        wall_seconds=time.monotonic() - start_time,
+        target_return=target,
         solved=solved_at is not None or (target is not None and final.mean >= target),
         solved_at_env_steps=solved_at[0] if solved_at else None,
         solved_at_seconds=solved_at[1] if solved_at else None,
-        final_eval_mean=final.mean, final_eval_std=final.std, evaluations=evaluations,
+        final_eval_mean=final.mean,
+        final_eval_std=final.std,
+        evaluations=evaluations,
         resumed_from_env_steps=resumed_from,
     )
     with open(run.result + ".tmp", "w") as f:
         json.dump(result.to_json(), f, indent=2)
     os.replace(run.result + ".tmp", run.result)
-    print(f"done: {steps:,} env steps in {result.wall_seconds:.1f} s; outputs in "
-          f"{os.path.abspath(run.root)}", flush=True)
+    print(
+        f"done: {steps:,} env steps in {result.wall_seconds:.1f} s; outputs in "
+        f"{os.path.abspath(run.root)}",
+        flush=True,
+    )
     return result

@@ -16,10 +16,14 @@ from tfa_suite.config import TrainConfig
 from tfa_suite.errors import UnsupportedSpaceError
 
 
-def check_specs(observation_spec: types.NestedTensorSpec, action_spec: types.NestedTensorSpec) -> None:
+def check_specs(
+    observation_spec: types.NestedTensorSpec, action_spec: types.NestedTensorSpec
+) -> None:
     """DQN needs one discrete action and one array observation; say which part is wrong."""
-    if not isinstance(action_spec, tf.TensorSpec) or action_spec.shape.rank != 0 or (
-        not action_spec.dtype.is_integer
+    if (
+        not isinstance(action_spec, tf.TensorSpec)
+        or action_spec.shape.rank != 0
+        or (not action_spec.dtype.is_integer)
     ):
         raise UnsupportedSpaceError(
             f"DQN needs a Discrete action space, but the env's action spec is {action_spec}"

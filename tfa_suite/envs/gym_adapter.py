@@ -24,7 +24,8 @@ def space_to_spec(space: gym.Space, name: str) -> array_spec.BoundedArraySpec:
     """Maps a gymnasium space to the equivalent TF-Agents spec, keeping dtypes exact.
 
     Discrete(n, start) becomes an int64 scalar in [0, n-1]: TF-Agents' Q-networks require a
-    zero minimum, and the adapter adds `start` back when it steps the environment.
+    zero minimum, so the adapter adds `start` back to actions and subtracts it from
+    Discrete observations.
     """
     if isinstance(space, gym.spaces.Box):
         return array_spec.BoundedArraySpec(
@@ -35,7 +36,9 @@ def space_to_spec(space: gym.Space, name: str) -> array_spec.BoundedArraySpec:
             (), np.int64, minimum=0, maximum=int(space.n) - 1, name=name
         )
     if isinstance(space, gym.spaces.MultiBinary):
-        return array_spec.BoundedArraySpec(space.shape, np.int8, minimum=0, maximum=1, name=name)
+        # int32, not gymnasium's int8: TF-Agents samples specs with tf.random.uniform when it
+        # builds networks, and that has no int8 kernel.
+        return array_spec.BoundedArraySpec(space.shape, np.int32, minimum=0, maximum=1, name=name)
     if isinstance(space, gym.spaces.MultiDiscrete) and np.all(space.start == 0):
         return array_spec.BoundedArraySpec(
             space.shape, np.int64, minimum=0, maximum=space.nvec - 1, name=name
@@ -44,6 +47,10 @@ def space_to_spec(space: gym.Space, name: str) -> array_spec.BoundedArraySpec:
         f"unsupported {name} space {space}: tfa_suite maps Box, Discrete, MultiBinary and "
         "MultiDiscrete (start 0) spaces"
     )
+
+
+def _discrete_start(space: gym.Space) -> int:
+    return int(space.start) if isinstance(space, gym.spaces.Discrete) else 0
 
 
 class GymnasiumEnvironment(py_environment.PyEnvironment):
@@ -60,9 +67,8 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         self._env = env
         self._observation_spec = space_to_spec(env.observation_space, "observation")
         self._action_spec = space_to_spec(env.action_space, "action")
-        self._action_offset = (
-            int(env.action_space.start) if isinstance(env.action_space, gym.spaces.Discrete) else 0
-        )
+        self._action_offset = _discrete_start(env.action_space)
+        self._observation_offset = _discrete_start(env.observation_space)
         self._next_seed = seed
         if seed is not None:
             env.action_space.seed(seed)
@@ -78,6 +84,8 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         return self._action_spec
 
     def _observation(self, obs: Any) -> np.ndarray:
+        if self._observation_offset:
+            obs = np.asarray(obs) - self._observation_offset
         return np.asarray(obs, dtype=self._observation_spec.dtype)
 
     def _reset(self) -> ts.TimeStep:
@@ -121,12 +129,13 @@ def make_batched_py_env(
     control tasks, thread hand-off costs more than the step itself.
     """
     envs = [
-        make_py_env(spec, None if seed is None else seed + i, render=False)
-        for i in range(num_envs)
+        make_py_env(spec, None if seed is None else seed + i, render=False) for i in range(num_envs)
     ]
     return batched_py_environment.BatchedPyEnvironment(envs, multithreading=False)
 
 
-def make_tf_env(spec: EnvSpec, num_envs: int, seed: int | None) -> tf_py_environment.TFPyEnvironment:
+def make_tf_env(
+    spec: EnvSpec, num_envs: int, seed: int | None
+) -> tf_py_environment.TFPyEnvironment:
     """The batched environment as a TFEnvironment, for drivers inside `tf.function`."""
     return tf_py_environment.TFPyEnvironment(make_batched_py_env(spec, num_envs, seed))

@@ -64,8 +64,10 @@ def _resolve_import_path(env: str) -> Callable[..., gym.Env] | None:
     module_name, attr = env.split(":", 1)
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UserError(f"--env={env}: cannot import module '{module_name}' ({e})") from None
+    except Exception as e:  # noqa: BLE001  any failure inside the user's module is theirs to fix
+        raise UserError(
+            f"--env={env}: cannot import module '{module_name}' ({type(e).__name__}: {e})"
+        ) from None
     target = getattr(module, attr, None)
     if target is None:
         # gymnasium's own "module:EnvId" form: importing the module registered the id.
@@ -123,8 +125,10 @@ def reward_threshold(spec: EnvSpec) -> float | None:
     """The return at which the environment counts as solved, if gymnasium registers one."""
     if _resolve_import_path(spec.env) is not None:
         return None
+    # gymnasium's "module:EnvId" form: the module is imported above, the id is registered.
+    env_id = spec.env.split(":", 1)[1] if ":" in spec.env else spec.env
     try:
-        registered = gym.spec(spec.env)
+        registered = gym.spec(env_id)
     except gym.error.Error as e:
         raise UserError(f"--env={spec.env}: {e}") from None
     return registered.reward_threshold

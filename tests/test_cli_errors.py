@@ -1,0 +1,332 @@
+"""User errors end the binaries with one `error:` line and exit status 2, never a traceback.
+
+The binaries run as real subprocesses, run by one module fixture on a pool of one worker
+per core so their TensorFlow imports overlap. Further cases call the library in-process.
+"""
+
+from __future__ import annotations
+
+import tfa_suite  # noqa: F401  -- first: it selects Keras 2 before TensorFlow loads
+
+# isort: split
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tfa_suite.config import TrainConfig
+from tfa_suite.errors import UnsupportedSpaceError, UserError
+from tfa_suite.run_dir import CONFIG_FILE, open_run_dir
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+TRAIN = "experiments/train_dqn.py"
+EVALUATE = "experiments/evaluate.py"
+# Keeps the runs that get past the checks (they must not) small.
+SMALL = ["--fc_layers=8", "--replay_capacity=1000", "--num_env_steps=10", "--video_episodes=0"]
+
+
+@dataclasses.dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_line(self) -> str:
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def run_binary(argv: list[str]) -> Outcome:
+    result = subprocess.run(
+        [sys.executable, *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180
+    )
+    return Outcome(result.returncode, result.stdout, result.stderr)
+
+
+def snapshot(path: pathlib.Path) -> dict[str, bytes]:
+    """Every file under `path` with its bytes."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    """Sets up every case, runs all the binaries concurrently, returns name -> Outcome."""
+    tmp = tmp_path_factory.mktemp("cli")
+    paths = {
+        name: tmp / name
+        for name in ("unknown_env", "bad_import", "pendulum", "gamma", "inconsistent")
+    }
+
+    root_file = tmp / "a_file"
+    root_file.write_text("not a directory\n")
+
+    not_a_run = tmp / "not_a_run"
+    not_a_run.mkdir()
+    (not_a_run / "notes.txt").write_text("my notes\n")
+    (not_a_run / "data").mkdir()
+    (not_a_run / "data" / "x.csv").write_text("1,2\n")
+
+    other_run = tmp / "other_run"
+    open_run_dir(TrainConfig(root_dir=str(other_run), fc_layers=[8]))
+
+    not_a_policy = tmp / "not_a_policy"
+    not_a_policy.mkdir()
+    (not_a_policy / "README").write_text("nothing here\n")
+
+    corrupt_policy = tmp / "corrupt_policy"
+    corrupt_policy.mkdir()
+    (corrupt_policy / "saved_model.pb").write_bytes(b"\x08\xff\xff garbage \x00\x13" * 20)
+    (corrupt_policy / "env.json").write_text(json.dumps({"env": "CartPole-v1"}))
+
+    cases = {
+        "unknown_env": [TRAIN, "--env=NoSuchEnvironment-v0", f"--root_dir={paths['unknown_env']}"],
+        "bad_import": [
+            TRAIN,
+            "--env=no_such_module_xyz.envs:MyEnv",
+            f"--root_dir={paths['bad_import']}",
+        ],
+        "pendulum": [TRAIN, "--env=Pendulum-v1", f"--root_dir={paths['pendulum']}"],
+        "gamma": [TRAIN, "--gamma=2", f"--root_dir={paths['gamma']}"],
+        "inconsistent": [
+            TRAIN,
+            "--collect_steps_per_iteration=3",
+            "--num_envs=2",
+            f"--root_dir={paths['inconsistent']}",
+        ],
+        "root_file": [TRAIN, f"--root_dir={root_file}", *SMALL],
+        "not_a_run": [TRAIN, f"--root_dir={not_a_run}", *SMALL[1:]],
+        # Only --fc_layers differs from the run already in other_run.
+        "other_run": [TRAIN, f"--root_dir={other_run}", "--fc_layers=16"],
+        "eval_missing": [EVALUATE, f"--policy_dir={tmp / 'no_such_policy'}"],
+        "eval_not_policy": [EVALUATE, f"--policy_dir={not_a_policy}"],
+        "eval_corrupt": [EVALUATE, f"--policy_dir={corrupt_policy}"],
+    }
+    before = {
+        "root_file": root_file.read_bytes(),
+        "not_a_run": snapshot(not_a_run),
+        "other_run": snapshot(other_run),
+        "not_a_policy": snapshot(not_a_policy),
+        "corrupt_policy": snapshot(corrupt_policy),
+    }
+    # One process per core: more at once only makes their TensorFlow imports contend.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        outcomes = dict(zip(cases, pool.map(run_binary, cases.values()), strict=True))
+    return {
+        "outcomes": outcomes,
+        "paths": paths,
+        "root_file": root_file,
+        "not_a_run": not_a_run,
+        "other_run": other_run,
+        "not_a_policy": not_a_policy,
+        "corrupt_policy": corrupt_policy,
+        "before": before,
+    }
+
+
+def assert_user_error(outcome: Outcome, *fragments: str) -> None:
+    assert outcome.returncode == 2, outcome.stderr
+    assert "Traceback" not in outcome.stderr, outcome.stderr
+    assert outcome.last_line.startswith("error:"), outcome.stderr
+    for fragment in fragments:
+        assert fragment in outcome.last_line, outcome.last_line
+    assert "run dir:" not in outcome.stdout  # training never started
+
+
+@pytest.mark.parametrize(
+    "name, fragments",
+    [
+        ("unknown_env", ["NoSuchEnvironment"]),
+        ("bad_import", ["cannot import module 'no_such_module_xyz.envs'"]),
+        ("pendulum", ["Discrete action space", "action spec"]),
+        ("gamma", ["--gamma must be in [0, 1]"]),
+    ],
+)
+def test_train_rejects_bad_input_before_creating_the_root_dir(cli, name, fragments):
+    assert_user_error(cli["outcomes"][name], *fragments)
+    assert not cli["paths"][name].exists()
+
+
+def test_train_rejects_inconsistent_flags(cli):
+    assert_user_error(
+        cli["outcomes"]["inconsistent"], "--collect_steps_per_iteration (3)", "--num_envs (2)"
+    )
+    assert not cli["paths"]["inconsistent"].exists()
+
+
+def test_train_rejects_a_root_dir_that_is_a_file(cli):
+    assert_user_error(cli["outcomes"]["root_file"], "is a file")
+    assert cli["root_file"].read_bytes() == cli["before"]["root_file"]
+
+
+def test_train_rejects_a_non_empty_directory_that_is_not_a_run(cli):
+    assert_user_error(cli["outcomes"]["not_a_run"], "holds no tfa_suite run", CONFIG_FILE)
+    # Nothing was added, removed or changed.
+    assert snapshot(cli["not_a_run"]) == cli["before"]["not_a_run"]
+
+
+def test_train_refuses_a_run_with_a_different_config(cli):
+    assert_user_error(
+        cli["outcomes"]["other_run"], "different configuration", "fc_layers", "[8]", "[16]"
+    )
+    assert "replay_capacity" not in cli["outcomes"]["other_run"].last_line  # only the real diff
+    assert snapshot(cli["other_run"]) == cli["before"]["other_run"]
+    saved = json.loads((cli["other_run"] / CONFIG_FILE).read_text())
+    assert saved["fc_layers"] == [8]
+
+
+def test_evaluate_rejects_a_missing_policy_dir(cli):
+    assert_user_error(cli["outcomes"]["eval_missing"], "does not exist", "no_such_policy")
+
+
+def test_evaluate_rejects_a_directory_that_is_not_a_policy(cli):
+    assert_user_error(cli["outcomes"]["eval_not_policy"], "is not an exported tfa_suite policy")
+    assert snapshot(cli["not_a_policy"]) == cli["before"]["not_a_policy"]
+
+
+def test_evaluate_rejects_a_corrupt_policy(cli):
+    assert_user_error(cli["outcomes"]["eval_corrupt"], "corrupt or unreadable")
+    assert snapshot(cli["corrupt_policy"]) == cli["before"]["corrupt_policy"]
+
+
+# --- in-process: open_run_dir ---------------------------------------------------------
+
+
+def test_open_run_dir_creates_a_new_run(tmp_path):
+    root = tmp_path / "new" / "run"
+    config = TrainConfig(root_dir=str(root), fc_layers=[8], seed=3)
+    run, resuming = open_run_dir(config)
+    assert resuming is False
+    assert run.root == str(root)
+    saved = json.loads((root / CONFIG_FILE).read_text())
+    assert saved["fc_layers"] == [8] and saved["seed"] == 3
+    assert "--fc_layers=8\n" in (root / "flags.txt").read_text()
+    assert sorted(os.listdir(root)) == ["config.json", "flags.txt"]  # no leftovers
+
+
+def test_open_run_dir_accepts_an_empty_existing_directory(tmp_path):
+    _, resuming = open_run_dir(TrainConfig(root_dir=str(tmp_path)))
+    assert resuming is False
+    assert (tmp_path / CONFIG_FILE).is_file()
+
+
+def test_open_run_dir_resumes_the_same_config(tmp_path):
+    config = TrainConfig(root_dir=str(tmp_path), fc_layers=[8])
+    open_run_dir(config)
+    _, resuming = open_run_dir(config)
+    assert resuming is True
+
+
+def test_open_run_dir_resumes_when_only_non_identity_fields_differ(tmp_path):
+    open_run_dir(TrainConfig(root_dir=str(tmp_path), fc_layers=[8], learning_rate=1e-3))
+    _, resuming = open_run_dir(
+        TrainConfig(root_dir=str(tmp_path), fc_layers=[8], learning_rate=5e-4, num_env_steps=7)
+    )
+    assert resuming is True
+    saved = json.loads((tmp_path / CONFIG_FILE).read_text())
+    assert saved["learning_rate"] == 5e-4 and saved["num_env_steps"] == 7
+
+
+@pytest.mark.parametrize(
+    "field, old, new",
+    [
+        ("fc_layers", [8], [16]),
+        ("seed", 0, 1),
+        ("env", "CartPole-v1", "MountainCar-v0"),
+        ("env_kwargs", "", '{"sutton_barto_reward": true}'),
+        ("double_dqn", False, True),
+        ("n_step", 1, 3),
+        ("num_envs", 1, 2),
+        ("max_episode_steps", 0, 100),
+        ("replay_capacity", 1000, 2000),
+    ],
+)
+def test_open_run_dir_refuses_a_different_identity(tmp_path, field, old, new):
+    base = {"root_dir": str(tmp_path), "collect_steps_per_iteration": 2}
+    open_run_dir(TrainConfig(**base, **{field: old}))
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError) as info:
+        open_run_dir(TrainConfig(**base, **{field: new}))
+    message = str(info.value)
+    assert "different configuration" in message
+    assert f"{field}: run has {old!r}, flags give {new!r}" in message
+    assert "--flagfile=" in message  # the way out
+    assert snapshot(tmp_path) == before
+
+
+def test_open_run_dir_refuses_a_file(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("keep me")
+    with pytest.raises(UserError, match="is a file"):
+        open_run_dir(TrainConfig(root_dir=str(path)))
+    assert path.read_text() == "keep me"
+
+
+def test_open_run_dir_refuses_a_non_empty_non_run_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds no tfa_suite run"):
+        open_run_dir(TrainConfig(root_dir=str(tmp_path)))
+    assert snapshot(tmp_path) == {"notes.txt": b"mine"}
+
+
+def test_open_run_dir_reports_an_unreadable_config(tmp_path):
+    (tmp_path / CONFIG_FILE).write_text("{ not json")
+    with pytest.raises(UserError, match="unreadable"):
+        open_run_dir(TrainConfig(root_dir=str(tmp_path)))
+    assert (tmp_path / CONFIG_FILE).read_text() == "{ not json"
+
+
+# --- in-process: train()'s checks before the root dir ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides, error, fragment",
+    [
+        ({"gamma": 2.0}, UserError, "--gamma"),
+        ({"collect_steps_per_iteration": 3, "num_envs": 2}, UserError, "--num_envs"),
+        ({"env": "NoSuchEnvironment-v0"}, UserError, "NoSuchEnvironment"),
+        ({"env": "CartPole-v1", "env_kwargs": "{oops"}, UserError, "--env_kwargs"),
+        ({"env": "CartPole-v1", "env_kwargs": '{"bad_kwarg": 1}'}, UserError, "bad_kwarg"),
+        ({"env": "Pendulum-v1"}, UnsupportedSpaceError, "Discrete action space"),
+        ({"env": "FrozenLake-v1"}, UnsupportedSpaceError, "observation"),
+        ({"env": "tests.envs_for_tests:DictObsEnv"}, UnsupportedSpaceError, "Dict("),
+        ({"env": "MountainCar-v0", "backend": "graph"}, UserError, "--backend=graph"),
+        ({"agent": "ppo"}, UserError, "--agent"),
+    ],
+)
+def test_train_rejects_bad_input_without_touching_the_root_dir(
+    tmp_path, overrides, error, fragment
+):
+    from tfa_suite.training import train
+
+    root = tmp_path / "run"
+    config = TrainConfig(root_dir=str(root), fc_layers=[8], replay_capacity=1000, **overrides)
+    with pytest.raises(error) as info:
+        train(config)
+    assert fragment in str(info.value)
+    assert not root.exists()
+
+
+def test_train_refuses_a_root_dir_file_in_process(tmp_path):
+    from tfa_suite.training import train
+
+    path = tmp_path / "file"
+    path.write_text("keep me")
+    with pytest.raises(UserError, match="is a file"):
+        train(TrainConfig(root_dir=str(path), fc_layers=[8], replay_capacity=1000))
+    assert path.read_text() == "keep me"
+
+
+def test_train_rejects_a_negative_seed_as_a_user_error(tmp_path):
+    from tfa_suite.training import train
+
+    root = tmp_path / "run"
+    with pytest.raises(UserError, match="--seed"):
+        train(TrainConfig(root_dir=str(root), seed=-1, fc_layers=[8], replay_capacity=1000))
+    assert not root.exists()

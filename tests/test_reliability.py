@@ -1,0 +1,266 @@
+"""Runs survive SIGKILL, SIGTERM, damaged checkpoints and divergence without losing work."""
+
+import tfa_suite  # noqa: F401  isort: skip
+
+import csv
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfa_suite.config import TrainConfig
+from tfa_suite.errors import UserError
+from tfa_suite.training import TrainingDiverged, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKPOINT_INTERVAL = 1_000
+
+
+class NanRewardEnv(gym.Env):
+    """Gives an infinite reward from step 300 on, which drives the loss to Inf/NaN.
+
+    (An outright NaN reward is refused earlier, by TF-Agents' time-step checks.)"""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = float("inf") if self.t >= 300 else 1.0
+        return np.zeros(2, np.float32), reward, False, self.t % 20 == 0, {}
+
+
+def train_command(root: str, num_env_steps: int = 200_000) -> list[str]:
+    return [
+        sys.executable,
+        os.path.join(REPO, "experiments", "train_dqn.py"),
+        f"--root_dir={root}",
+        "--env=CartPole-v1",
+        "--backend=graph",
+        "--fc_layers=16",
+        "--num_envs=4",
+        "--collect_steps_per_iteration=16",
+        "--train_steps_per_iteration=4",
+        "--batch_size=32",
+        "--replay_capacity=4000",
+        "--initial_collect_steps=200",
+        f"--num_env_steps={num_env_steps}",
+        f"--checkpoint_interval={CHECKPOINT_INTERVAL}",
+        "--metrics_interval=250",
+        "--eval_interval=0",
+        "--video_episodes=0",
+        "--stop_at_threshold=false",
+    ]
+
+
+def checkpoint_steps(root: str) -> list[int]:
+    paths = glob.glob(os.path.join(root, "checkpoints", "ckpt-*.index"))
+    return sorted(int(re.search(r"ckpt-(\d+)\.index$", p).group(1)) for p in paths)
+
+
+def last_metrics_step(root: str) -> int:
+    path = os.path.join(root, "metrics.csv")
+    if not os.path.exists(path):
+        return 0
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return int(rows[-1]["env_steps"]) if rows else 0
+
+
+def assert_all_checkpoints_readable(root: str) -> None:
+    for step in checkpoint_steps(root):
+        reader = tf.train.load_checkpoint(os.path.join(root, "checkpoints", f"ckpt-{step}"))
+        assert reader.get_variable_to_shape_map(), f"ckpt-{step} is empty"
+
+
+def wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"training exited early with {proc.returncode}"
+        assert time.monotonic() < deadline, "timed out waiting for training progress"
+        time.sleep(0.05)
+
+
+def test_sigkill_at_several_points_then_resume(tmp_path):
+    root = str(tmp_path / "run")
+    resumed_at: list[int] = []
+    # Kill points: during start-up (before any checkpoint), just after a checkpoint
+    # appears, and in the middle of training between checkpoints.
+    plans = [
+        ("startup", lambda: os.path.exists(os.path.join(root, "config.json"))),
+        ("after-first-checkpoint", lambda: len(checkpoint_steps(root)) >= 1),
+        ("mid-training", lambda: last_metrics_step(root) >= 3_500),
+        ("later", lambda: last_metrics_step(root) >= 5_500),
+    ]
+    for name, ready in plans:
+        log = open(tmp_path / f"{name}.log", "w")
+        proc = subprocess.Popen(train_command(root), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        try:
+            wait_for(ready, 120, proc)
+            progress_at_kill = last_metrics_step(root)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+        assert_all_checkpoint_steps = checkpoint_steps(root)
+        assert_all_checkpoints_readable(root)
+        text = open(tmp_path / f"{name}.log").read()
+        match = re.search(r"resumed from \S+ at env step ([\d,]+)", text)
+        if match:
+            resumed_at.append(int(match.group(1).replace(",", "")))
+        if assert_all_checkpoint_steps:
+            # At most one checkpoint interval of work is lost by the kill.
+            assert max(assert_all_checkpoint_steps) >= progress_at_kill - CHECKPOINT_INTERVAL
+    # Final run: resume and finish.
+    final = subprocess.run(
+        train_command(root, num_env_steps=7_000),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert final.returncode == 0, final.stderr[-2000:]
+    match = re.search(r"resumed from \S+ at env step ([\d,]+)", final.stdout)
+    assert match, final.stdout[-2000:]
+    resumed_at.append(int(match.group(1).replace(",", "")))
+    assert len(resumed_at) >= 3, resumed_at
+    assert resumed_at == sorted(resumed_at), f"counters went backwards: {resumed_at}"
+    assert_all_checkpoints_readable(root)
+    with open(os.path.join(root, "metrics.csv"), newline="") as f:
+        steps = [int(r["env_steps"]) for r in csv.DictReader(f)]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    assert steps[-1] >= 7_000
+
+
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
+    root = str(tmp_path / "run")
+    proc = subprocess.Popen(
+        train_command(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO
+    )
+    try:
+        wait_for(lambda: last_metrics_step(root) >= 1_500, 120, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, out[-2000:]
+    assert "Traceback" not in out
+    match = re.search(r"stopped at env step ([\d,]+); checkpoint saved", out)
+    assert match, out[-2000:]
+    stopped_at = int(match.group(1).replace(",", ""))
+    assert max(checkpoint_steps(root)) == stopped_at
+    assert_all_checkpoints_readable(root)
+
+
+def tiny(root: str, **overrides) -> TrainConfig:
+    values = dict(
+        env="CartPole-v1",
+        root_dir=root,
+        backend="graph",
+        fc_layers=[8],
+        num_envs=2,
+        initial_collect_steps=32,
+        collect_steps_per_iteration=8,
+        train_steps_per_iteration=1,
+        batch_size=16,
+        replay_capacity=1_000,
+        num_env_steps=400,
+        eval_interval=0,
+        checkpoint_interval=100,
+        metrics_interval=100,
+        video_episodes=0,
+        eval_episodes=2,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_unreadable_newest_checkpoint_falls_back_to_previous(tmp_path, capfd):
+    root = str(tmp_path / "run")
+    train(tiny(root))
+    steps = checkpoint_steps(root)
+    assert len(steps) >= 2
+    newest, previous = steps[-1], steps[-2]
+    for path in glob.glob(os.path.join(root, "checkpoints", f"ckpt-{newest}.data-*")):
+        with open(path, "r+b") as f:
+            f.truncate(16)  # a disk that filled up mid-write
+    result = train(tiny(root, num_env_steps=600))
+    err = capfd.readouterr().err
+    assert f"ckpt-{newest} is unreadable" in err
+    assert result.resumed_from_env_steps == previous
+    assert result.env_steps >= 600
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    root = str(tmp_path / "run")
+    config = tiny(
+        root,
+        env="tests.test_reliability:NanRewardEnv",
+        backend="python",
+        num_env_steps=2_000,
+        initial_collect_steps=64,
+    )
+    with pytest.raises(TrainingDiverged, match="loss became (nan|inf)"):
+        train(config)
+    steps = checkpoint_steps(root)
+    assert steps, "checkpoints from before the divergence must be kept"
+    assert_all_checkpoints_readable(root)
+    # Nothing diverged was saved: the newest checkpoint's networks and optimizer are finite.
+    reader = tf.train.load_checkpoint(os.path.join(root, "checkpoints", f"ckpt-{max(steps)}"))
+    agent_vars = [n for n in reader.get_variable_to_dtype_map() if n.startswith("agent/")]
+    assert len(agent_vars) > 4
+    for name, dtype in reader.get_variable_to_dtype_map().items():
+        if name in agent_vars and dtype.is_floating:
+            assert np.all(np.isfinite(reader.get_tensor(name))), name
+    assert not os.path.exists(os.path.join(root, "result.json"))
+
+
+class RaisingEnv(NanRewardEnv):
+    def step(self, action):
+        if self.t >= 100:
+            raise RuntimeError("simulator lost its licence")
+        return super().step(action)
+
+
+def test_exception_inside_the_environment_is_reported_in_one_line(tmp_path):
+    config = tiny(
+        str(tmp_path / "run"),
+        env="tests.test_reliability:RaisingEnv",
+        backend="python",
+        num_env_steps=2_000,
+    )
+    with pytest.raises(UserError, match="environment failed.*simulator lost its licence"):
+        train(config)
+
+
+def test_same_seed_graph_runs_are_identical(tmp_path):
+    a = train(tiny(str(tmp_path / "a"), eval_interval=200))
+    b = train(tiny(str(tmp_path / "b"), eval_interval=200))
+    assert a.evaluations == b.evaluations
+
+    def learning_columns(run):
+        with open(tmp_path / run / "metrics.csv", newline="") as f:
+            return [
+                (r["env_steps"], r["loss"], r["train_return"], r["eval_mean"])
+                for r in csv.DictReader(f)
+            ]
+
+    assert learning_columns("a") == learning_columns("b")
