@@ -71,3 +71,14 @@ def describe(config: Any) -> str:
             value = "nan"
         lines.append(f"--{field.name}={value}")
     return "\n".join(lines) + "\n"
+
+
+def config_from_flagfile(path: str, config_cls: type = TrainConfig, **overrides: Any) -> Any:
+    """The config a binary would build from `--flagfile=path`, with field overrides.
+
+    Lets tests and benchmarks run exactly the shipped configs without a subprocess.
+    """
+    flag_values = flags.FlagValues()
+    define_flags(config_cls, flag_values)
+    flag_values(["config_from_flagfile", f"--flagfile={path}"])
+    return dataclasses.replace(config_from_flags(config_cls, flag_values), **overrides)

@@ -18,6 +18,8 @@ METRIC_FIELDS = (
     "train_return",
     "eval_mean",
     "eval_std",
+    "confirm_mean",
+    "confirm_std",
 )
 
 
@@ -141,6 +143,15 @@ def plot_learning_curve(metrics_path: str, png_path: str, title: str, target: fl
         lo = [m - s for m, s in zip(mean, std)]
         hi = [m + s for m, s in zip(mean, std)]
         ax.fill_between(steps, lo, hi, color="tab:blue", alpha=0.2, label="± std")
+    confirms = [
+        (r["env_steps"], r["confirm_mean"])
+        for r in rows
+        if not math.isnan(r.get("confirm_mean", math.nan))
+    ]
+    if confirms:
+        ax.plot(
+            *zip(*confirms), "*", color="tab:red", markersize=12, label="gymnasium confirmation"
+        )
     if target is not None and math.isfinite(target):
         ax.axhline(target, color="tab:green", linestyle="--", label=f"target {target:g}")
     ax.set_xlabel("environment steps")

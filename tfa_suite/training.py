@@ -20,10 +20,12 @@ from tfa_suite.checkpoints import RunCheckpoint
 from tfa_suite.config import TrainConfig, validate
 from tfa_suite.errors import UserError
 from tfa_suite.evaluation import EpisodeStats, record_video, run_episodes
+from tfa_suite.graph_eval import GraphEvaluator
 from tfa_suite.interrupts import stop_on_signals
 from tfa_suite.loop import CollectTrainLoop, linear_epsilon
 from tfa_suite.reporting import MetricsFile, Progress, plot_learning_curve, read_metrics
 from tfa_suite.run_dir import RunDir, open_run_dir
+from tfa_suite.run_evaluation import RunEvaluation
 from tfa_suite.saved_policy import SavedPolicy, export_policy
 
 # Seeds of evaluation episodes sit far from training seeds, so evaluation starts are
@@ -99,6 +101,7 @@ class Parts:
     loop: CollectTrainLoop
     backend: str
     device: str
+    graph_evaluator: GraphEvaluator | None
 
 
 def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
@@ -118,7 +121,15 @@ def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
             linear_epsilon(config, env_steps),
         )
         loop = CollectTrainLoop(config, tf_env, agent, env_steps, device=device)
-    return Parts(tf_env, agent, loop, backend, device)
+        eval_env = envs.make_tf_eval_env(
+            config, spec, config.eval_episodes, config.seed + EVAL_SEED_OFFSET
+        )
+        graph_evaluator = (
+            GraphEvaluator(eval_env, agent.policy, config.seed + EVAL_SEED_OFFSET)
+            if eval_env is not None
+            else None
+        )
+    return Parts(tf_env, agent, loop, backend, device, graph_evaluator)
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -184,35 +195,23 @@ def train(config: TrainConfig) -> TrainResult:
         print(f"resumed from {restored} at env step {int(env_steps.result()):,}", flush=True)
     resumed_from = int(env_steps.result())
     metrics = MetricsFile(run.metrics, resume_from_step=resumed_from if resuming else None)
-    evaluations = [
-        {"env_steps": int(r["env_steps"]), "mean": r["eval_mean"], "std": r["eval_std"]}
-        for r in read_metrics(run.metrics)
-        if not math.isnan(r["eval_mean"])
-    ]
-    solved_at = next(
-        (
-            (int(e["env_steps"]), None)
-            for e in evaluations
-            if target is not None and e["mean"] >= target
-        ),
-        None,
-    )
     writer = tf.summary.create_file_writer(run.summaries)
     progress = Progress(config.num_env_steps, resumed_from)
     greedy = _greedy_action_fn(agent, tf_env.time_step_spec().observation)
     eval_seed = config.seed + EVAL_SEED_OFFSET
-
-    def evaluate(step: int) -> EpisodeStats:
-        stats = run_episodes(greedy, spec, config.eval_episodes, seed=eval_seed)
-        evaluations.append({"env_steps": step, "mean": stats.mean, "std": stats.std})
-        with writer.as_default(step=step):
-            tf.summary.scalar("eval/mean_return", stats.mean)
-            tf.summary.scalar("eval/std_return", stats.std)
-        progress.message(
-            f"eval @ {step:,} env steps: return {stats.mean:.1f} ± {stats.std:.1f} "
-            f"over {config.eval_episodes} episodes"
-        )
-        return stats
+    evaluation = RunEvaluation(
+        spec,
+        greedy,
+        parts.graph_evaluator,
+        config.eval_episodes,
+        eval_seed,
+        target,
+        writer,
+        progress,
+        metrics,
+        start_time,
+    )
+    evaluation.restore(read_metrics(run.metrics))
 
     with stop_on_signals() as stop:
         if int(env_steps.result()) < config.initial_collect_steps:
@@ -223,7 +222,7 @@ def train(config: TrainConfig) -> TrainResult:
         next_eval = _next_multiple(steps, config.eval_interval)
         next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
         next_metrics = _next_multiple(steps, config.metrics_interval)
-        next_print = time.monotonic() + config.log_interval_seconds
+        next_print = time.monotonic()  # the first progress line comes at the first row
         train_steps_per_iteration = tf.constant(config.train_steps_per_iteration, tf.int64)
         while steps < config.num_env_steps and not stop.requested:
             # Each call runs up to the next event, so where calls end (and so every logged
@@ -255,23 +254,9 @@ def train(config: TrainConfig) -> TrainResult:
                 )
             if config.eval_interval and steps >= next_eval:
                 next_eval = _next_multiple(steps, config.eval_interval)
-                stats = evaluate(steps)
-                metrics.write(
-                    {
-                        "env_steps": steps,
-                        "train_steps": int(train_step.numpy()),
-                        "wall_seconds": time.monotonic() - start_time,
-                        "eval_mean": stats.mean,
-                        "eval_std": stats.std,
-                    }
-                )
-                if target is not None and stats.mean >= target and solved_at is None:
-                    solved_at = (steps, time.monotonic() - start_time)
-                    if config.stop_at_threshold:
-                        progress.message(
-                            f"solved: eval return {stats.mean:.1f} >= {target:g}; stopping"
-                        )
-                        break
+                if evaluation(steps, int(train_step.numpy())) and config.stop_at_threshold:
+                    progress.message(f"solved: greedy return >= {target:g}; stopping")
+                    break
             if steps >= next_checkpoint:
                 next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
                 ckpt.save(steps)
@@ -284,30 +269,18 @@ def train(config: TrainConfig) -> TrainResult:
                 "Run the same command to resume.",
                 flush=True,
             )
-            return _partial_result(
+            return _result(
                 run,
                 steps,
                 int(train_step.numpy()),
                 start_time,
-                target,
-                solved_at,
-                evaluations,
+                evaluation,
                 resumed_from,
-                stop.signal_number,
+                final=None,
+                signal_number=stop.signal_number,
             )
     return _finish(
-        config,
-        run,
-        spec,
-        agent,
-        train_step,
-        steps,
-        evaluations,
-        target,
-        solved_at,
-        resumed_from,
-        start_time,
-        eval_seed,
+        config, run, spec, agent, train_step, steps, evaluation, resumed_from, start_time, eval_seed
     )
 
 
@@ -324,29 +297,31 @@ def _finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
     return None
 
 
-def _partial_result(
+def _result(
     run: RunDir,
     steps: int,
     train_steps: int,
     start_time: float,
-    target: float | None,
-    solved_at: tuple[int, float | None] | None,
-    evaluations: list[dict[str, float]],
+    evaluation: RunEvaluation,
     resumed_from: int,
-    signal_number: int | None,
+    final: EpisodeStats | None,
+    signal_number: int | None = None,
 ) -> TrainResult:
+    solved = evaluation.solved
+    target = evaluation.target
     return TrainResult(
         root_dir=run.root,
         env_steps=steps,
         train_steps=train_steps,
         wall_seconds=time.monotonic() - start_time,
         target_return=target,
-        solved=solved_at is not None,
-        solved_at_env_steps=solved_at[0] if solved_at else None,
-        solved_at_seconds=solved_at[1] if solved_at else None,
-        final_eval_mean=math.nan,
-        final_eval_std=math.nan,
-        evaluations=evaluations,
+        solved=solved is not None
+        or (final is not None and target is not None and final.mean >= target),
+        solved_at_env_steps=solved.env_steps if solved else None,
+        solved_at_seconds=solved.seconds if solved else None,
+        final_eval_mean=final.mean if final else math.nan,
+        final_eval_std=final.std if final else math.nan,
+        evaluations=evaluation.history,
         resumed_from_env_steps=resumed_from,
         stopped_by_signal=signal_number,
     )
@@ -432,12 +407,10 @@ def _finish(
     config: TrainConfig,
     run: RunDir,
     spec: envs.EnvSpec,
-    agent,
-    train_step,  # noqa: ANN001
+    agent,  # noqa: ANN001
+    train_step: tf.Variable,
     steps: int,
-    evaluations: list[dict[str, float]],
-    target: float | None,
-    solved_at: tuple[int, float | None] | None,
+    evaluation: RunEvaluation,
     resumed_from: int,
     start_time: float,
     eval_seed: int,
@@ -454,21 +427,13 @@ def _finish(
     if config.video_episodes:
         record_video(saved, spec, run.video, config.video_episodes, seed=eval_seed)
     plot_learning_curve(
-        run.metrics, run.curve, f"{config.env} {config.agent} seed {config.seed}", target
+        run.metrics,
+        run.curve,
+        f"{config.env} {config.agent} seed {config.seed}",
+        evaluation.target,
     )
-    result = TrainResult(
-        root_dir=run.root,
-        env_steps=steps,
-        train_steps=int(train_step.numpy()),
-        wall_seconds=time.monotonic() - start_time,
-        target_return=target,
-        solved=solved_at is not None or (target is not None and final.mean >= target),
-        solved_at_env_steps=solved_at[0] if solved_at else None,
-        solved_at_seconds=solved_at[1] if solved_at else None,
-        final_eval_mean=final.mean,
-        final_eval_std=final.std,
-        evaluations=evaluations,
-        resumed_from_env_steps=resumed_from,
+    result = _result(
+        run, steps, int(train_step.numpy()), start_time, evaluation, resumed_from, final
     )
     with open(run.result + ".tmp", "w") as f:
         json.dump(result.to_json(), f, indent=2)

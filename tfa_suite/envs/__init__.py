@@ -2,6 +2,13 @@
 fully compiled loop."""
 
 from tfa_suite.envs.loading import EnvSpec, make_gym_env, parse_env_kwargs, reward_threshold
-from tfa_suite.envs.training_env import make_train_env
+from tfa_suite.envs.training_env import make_tf_eval_env, make_train_env
 
-__all__ = ["EnvSpec", "make_gym_env", "make_train_env", "parse_env_kwargs", "reward_threshold"]
+__all__ = [
+    "EnvSpec",
+    "make_gym_env",
+    "make_tf_eval_env",
+    "make_train_env",
+    "parse_env_kwargs",
+    "reward_threshold",
+]

@@ -163,6 +163,10 @@ class TFCartPoleEnv(tf_environment.TFEnvironment, tf.Module):
         self._needs_reset.assign(out_of_bounds(physics) | (step_count >= self._max_episode_steps))
         return self._current_time_step()
 
+    def reseed(self, seed: int) -> None:
+        """Restarts the reset-state stream from `seed`, so later resets are reproducible."""
+        self._rng.reset_from_seed(seed)
+
     def set_state(self, physics_state: tf.Tensor, step_count: tf.Tensor | int = 0) -> None:
         """Puts every env at a given [B, 4] state, `step_count` steps into its episode.
 

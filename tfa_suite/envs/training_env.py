@@ -29,6 +29,17 @@ def _tf_native_factory(spec: EnvSpec) -> Callable[..., tf_environment.TFEnvironm
     return getattr(importlib.import_module(module_name), attr)
 
 
+def make_tf_eval_env(
+    config: TrainConfig, spec: EnvSpec, batch_size: int, seed: int
+) -> tf_environment.TFEnvironment | None:
+    """A TF-native copy of the env for in-graph evaluation, when training uses one."""
+    factory = _tf_native_factory(spec)
+    if factory is None or config.backend == "python":
+        return None
+    extra = {"max_episode_steps": spec.max_episode_steps} if spec.max_episode_steps else {}
+    return factory(batch_size=batch_size, seed=seed, **extra)
+
+
 def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.TFEnvironment, str]:
     """The batched training environment and the backend name ("graph" or "python")."""
     factory = _tf_native_factory(spec)

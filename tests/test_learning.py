@@ -1,0 +1,68 @@
+"""Does it learn? The shipped configs, run for real with fixed seeds and a return threshold.
+
+The default CartPole run is fast enough for `make test`; the others are marked slow
+(`make test-slow`).
+"""
+
+import tfa_suite  # noqa: F401  isort: skip
+
+import os
+
+import pytest
+
+from tfa_suite.evaluation import run_episodes
+from tfa_suite.flags import config_from_flagfile
+from tfa_suite.saved_policy import SavedPolicy
+from tfa_suite.training import EVAL_SEED_OFFSET, train
+
+CONFIGS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs"
+)
+
+
+def solve_cartpole(tmp_path, seed: int, **overrides):
+    config = config_from_flagfile(
+        os.path.join(CONFIGS, "cartpole.cfg"),
+        seed=seed,
+        root_dir=str(tmp_path / "run"),
+        video_episodes=0,
+        **overrides,
+    )
+    result = train(config)
+    assert result.solved, f"seed {seed} did not reach 475: evals {result.evaluations}"
+    # The number the early stop saw is reproduced by the exported SavedModel.
+    assert result.final_eval_mean >= 475.0
+    policy = SavedPolicy(os.path.join(result.root_dir, "policy"))
+    stats = run_episodes(policy, policy.env_spec, 10, seed=seed + EVAL_SEED_OFFSET)
+    assert stats.mean == pytest.approx(result.final_eval_mean)
+    return result
+
+
+def test_default_cartpole_config_solves_seed_0(tmp_path):
+    result = solve_cartpole(tmp_path, seed=0)
+    assert result.env_steps < 100_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_default_cartpole_config_solves_more_seeds(tmp_path, seed):
+    solve_cartpole(tmp_path, seed=seed)
+
+
+@pytest.mark.slow
+def test_cartpole_solves_with_the_gymnasium_environment(tmp_path):
+    result = solve_cartpole(tmp_path, seed=0, backend="python")
+    assert result.solved
+
+
+@pytest.mark.slow
+def test_tf_agents_tutorial_setup_learns_cartpole_v0(tmp_path):
+    config = config_from_flagfile(
+        os.path.join(CONFIGS, "cartpole_tutorial_v0.cfg"),
+        root_dir=str(tmp_path / "run"),
+        video_episodes=0,
+    )
+    result = train(config)
+    best = max(e["mean"] for e in result.evaluations)
+    # The tutorial reaches CartPole-v0's maximum of 200; demand a clear solve (>= 195).
+    assert best >= 195.0, result.evaluations
