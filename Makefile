@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-cartpole-tutorial test test-slow lint format lock bench clean-venv
+.PHONY: help install train-cartpole train-cartpole-tutorial test test-slow lint format lock bench results-cartpole clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -18,6 +18,8 @@ help:
 	@echo "make test                    fast test suite (well under 15 minutes)"
 	@echo "make test-slow               learning tests that take minutes"
 	@echo "make lint                    ruff check and format check"
+	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
+	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
 
 install: $(STAMP)
@@ -44,13 +46,29 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
+# Benchmark-only packages (Stable-Baselines3 + CPU torch) go into the same venv, pinned.
+BENCH_STAMP := $(VENV)/.tfa_suite-bench-installed
+
+$(BENCH_STAMP): requirements/bench-lock.txt $(STAMP)
+	$(PIP) install --quiet --no-deps -r requirements/bench-lock.txt
+	$(PY) -c "import sys; sys.modules['tensorflow'] = None; import torch, stable_baselines3 as sb3; print('bench ok: torch', torch.__version__, '| stable-baselines3', sb3.__version__)"
+	@touch $@
+
+# CartPole-v1 wall seconds to solve, tfa_suite vs Stable-Baselines3 (~10 min; ARGS=--quick).
+bench: $(STAMP) $(BENCH_STAMP)
+	$(PY) benchmarks/bench_cartpole.py $(ARGS)
+
+# The README's CartPole results table: make train-cartpole for seeds 0-2, then evaluate.py.
+results-cartpole: $(STAMP)
+	$(PY) benchmarks/cartpole_results.py $(ARGS)
+
 lint: $(STAMP)
-	$(PY) -m ruff check tfa_suite experiments tests
-	$(PY) -m ruff format --check tfa_suite experiments tests
+	$(PY) -m ruff check tfa_suite experiments tests benchmarks
+	$(PY) -m ruff format --check tfa_suite experiments tests benchmarks
 
 format: $(STAMP)
-	$(PY) -m ruff format tfa_suite experiments tests
-	$(PY) -m ruff check --fix tfa_suite experiments tests
+	$(PY) -m ruff format tfa_suite experiments tests benchmarks
+	$(PY) -m ruff check --fix tfa_suite experiments tests benchmarks
 
 # Re-resolves the lock in a scratch venv from setup.cfg's requirements (+ the dev extra).
 lock:
