@@ -58,3 +58,16 @@ def test_graph_loop_runs_and_counts_env_steps():
     assert tf.math.is_finite(loss)
     assert int(loop.env_steps.result()) >= before + 3 * 4 - 2  # boundary steps do not count
     assert int(parts.agent.train_step_counter.numpy()) == 6
+
+
+def test_env_replay_and_networks_live_on_the_training_device():
+    parts, _ = traced_loop("graph")
+    variables = (
+        list(parts.tf_env.variables)
+        + list(parts.loop.replay.variables())
+        + list(parts.agent.variables)
+    )
+    assert len(variables) > 10
+    expected = parts.device.split(":")[0].strip("/").upper()  # "CPU" here, "GPU" on a GPU
+    devices = {v.device for v in variables}
+    assert all(expected in d.upper() for d in devices), devices

@@ -77,6 +77,7 @@ class CollectTrainLoop(tf.Module):
             num_steps=config.collect_steps_per_iteration,
         )
         self._sample_steps = config.n_step + 1
+        self._device = device
 
     def initial_collect(self, num_env_steps: int) -> int:
         """Uniform-random collection (epsilon 1, no training) up to `num_env_steps`."""
@@ -111,10 +112,12 @@ class CollectTrainLoop(tf.Module):
             )
             return i + 1, loss_sum
 
-        _, loss_sum = tf.while_loop(
-            lambda i, _: i < num_iterations,
-            iteration,
-            (tf.constant(0, num_iterations.dtype), tf.constant(0.0)),
-        )
+        # The ops go where the variables are: on a GPU the whole loop stays on it.
+        with tf.device(self._device):
+            _, loss_sum = tf.while_loop(
+                lambda i, _: i < num_iterations,
+                iteration,
+                (tf.constant(0, num_iterations.dtype), tf.constant(0.0)),
+            )
         count = tf.cast(num_iterations * train_steps, tf.float32)
         return loss_sum / tf.maximum(count, 1.0)
