@@ -25,7 +25,7 @@ help:
 install: $(STAMP)
 
 $(STAMP): requirements/lock.txt setup.cfg pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "error: tfa_suite needs Python 3.10-3.12 (TensorFlow 2.21 wheels); $(PYTHON) is %d.%d. Use make PYTHON=python3.11" % v)'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 12) else "error: tfa_suite needs Python 3.11 or 3.12 (the locked numpy and TensorFlow wheels); $(PYTHON) is %d.%d. Use make PYTHON=python3.11" % v)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the locked stack into $(VENV) (first time: a few minutes)"
 	$(PIP) install --quiet --no-deps -r requirements/lock.txt

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -301,7 +301,7 @@ def main() -> None:
         "eval_interval": int(cfg["eval_interval"]),
         "eval_episodes": int(cfg["eval_episodes"]),
         "sb3_torch_threads": args.sb3_torch_threads,
-        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average": {"before": load_before, "after": os.getloadavg()[0]},
         "machine": machine_info(),
         "measured": MEASURED,

@@ -26,17 +26,26 @@ def main(argv: list[str]) -> None:
     import os
 
     from tfa_suite.errors import UserError
-    from tfa_suite.evaluation import record_video, run_episodes
+    from tfa_suite.evaluation import VideoUnavailable, record_video, run_episodes
     from tfa_suite.saved_policy import SavedPolicy
 
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}")
     if FLAGS.episodes < 1:
         raise UserError("--episodes must be >= 1")
-    if FLAGS.video and os.path.exists(FLAGS.video) and not FLAGS.overwrite:
-        raise UserError(f"--video {FLAGS.video} exists; pass --overwrite to replace it")
-    if FLAGS.video and not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.video))):
-        raise UserError(f"--video {FLAGS.video}: its directory does not exist")
+    if FLAGS.seed < 0:
+        raise UserError(f"--seed must be >= 0, not {FLAGS.seed}")
+    if FLAGS.video_episodes < 1:
+        raise UserError("--video_episodes must be >= 1")
+    if FLAGS.video:
+        if not FLAGS.video.lower().endswith(".mp4"):
+            raise UserError(f"--video {FLAGS.video} must name an .mp4 file")
+        if os.path.isdir(FLAGS.video):
+            raise UserError(f"--video {FLAGS.video} is a directory; name an .mp4 file")
+        if os.path.exists(FLAGS.video) and not FLAGS.overwrite:
+            raise UserError(f"--video {FLAGS.video} exists; pass --overwrite to replace it")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.video))):
+            raise UserError(f"--video {FLAGS.video}: its directory does not exist")
     policy = SavedPolicy(FLAGS.policy_dir)
     stats = run_episodes(policy, policy.env_spec, FLAGS.episodes, seed=FLAGS.seed)
     print(
@@ -45,7 +54,12 @@ def main(argv: list[str]) -> None:
         f"policy at train step {policy.train_step:,})"
     )
     if FLAGS.video:
-        record_video(policy, policy.env_spec, FLAGS.video, FLAGS.video_episodes, seed=FLAGS.seed)
+        try:
+            record_video(
+                policy, policy.env_spec, FLAGS.video, FLAGS.video_episodes, seed=FLAGS.seed
+            )
+        except VideoUnavailable as e:
+            raise UserError(f"cannot write --video: {e}") from None
         print(f"video: {FLAGS.video}")
 
 

@@ -224,13 +224,13 @@ def test_open_run_dir_resumes_the_same_config(tmp_path):
 
 
 def test_open_run_dir_resumes_when_only_non_identity_fields_differ(tmp_path):
-    open_run_dir(TrainConfig(root_dir=str(tmp_path), fc_layers=[8], learning_rate=1e-3))
+    open_run_dir(TrainConfig(root_dir=str(tmp_path), fc_layers=[8], eval_interval=100))
     _, resuming = open_run_dir(
-        TrainConfig(root_dir=str(tmp_path), fc_layers=[8], learning_rate=5e-4, num_env_steps=7)
+        TrainConfig(root_dir=str(tmp_path), fc_layers=[8], eval_interval=50, num_env_steps=7)
     )
     assert resuming is True
     saved = json.loads((tmp_path / CONFIG_FILE).read_text())
-    assert saved["learning_rate"] == 5e-4 and saved["num_env_steps"] == 7
+    assert saved["eval_interval"] == 50 and saved["num_env_steps"] == 7
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import math
 import pytest
 from absl import flags
 
-from tfa_suite.config import IDENTITY_FIELDS, TrainConfig, validate
+from tfa_suite.config import RESUMABLE_FIELDS, TrainConfig, identity_fields, validate
 from tfa_suite.errors import UserError
 from tfa_suite.flags import config_from_flags, define_flags, describe
 
@@ -284,8 +284,12 @@ def test_list_defaults_are_not_shared_between_configs():
 
 def test_identity_fields_are_config_fields():
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert set(IDENTITY_FIELDS) <= names
-    assert "learning_rate" not in IDENTITY_FIELDS  # may change when resuming
+    assert RESUMABLE_FIELDS <= names
+    assert set(identity_fields()) == names - RESUMABLE_FIELDS
+    # Learning hyperparameters and what the checkpoint holds define the experiment.
+    for name in ("learning_rate", "gamma", "backend", "checkpoint_replay", "env", "seed"):
+        assert name in identity_fields()
+    assert "num_env_steps" not in identity_fields()  # a rerun may extend a run
 
 
 @pytest.mark.parametrize(

@@ -264,3 +264,43 @@ def test_same_seed_graph_runs_are_identical(tmp_path):
             ]
 
     assert learning_columns("a") == learning_columns("b")
+
+
+def test_resume_without_replay_checkpoint_refills_before_training(tmp_path):
+    root = str(tmp_path / "run")
+    train(tiny(root, checkpoint_replay=False, initial_collect_steps=64))
+    latest = tf.train.latest_checkpoint(os.path.join(root, "checkpoints"))
+    names = [name for name, _ in tf.train.list_variables(latest)]
+    assert names and not any(name.startswith("replay/") for name in names)
+    result = train(tiny(root, checkpoint_replay=False, initial_collect_steps=64, num_env_steps=600))
+    assert result.resumed_from_env_steps >= 400 and result.env_steps >= 600
+
+
+def test_run_solved_before_an_interruption_finishes_without_training_on(tmp_path):
+    root = str(tmp_path / "run")
+    # A target any policy reaches: the first gymnasium evaluation solves the run.
+    config = tiny(root, backend="python", target_return=1.0, eval_interval=100, num_env_steps=5_000)
+    first = train(config)
+    assert first.solved and first.env_steps < 5_000
+    os.remove(os.path.join(root, "result.json"))  # as if killed while exporting
+    again = train(config)
+    assert again.env_steps == first.env_steps
+    assert again.solved_at_env_steps == first.solved_at_env_steps
+
+
+def test_changed_learning_hyperparameter_is_refused_on_resume(tmp_path):
+    root = str(tmp_path / "run")
+    train(tiny(root))
+    with pytest.raises(UserError, match="learning_rate"):
+        train(tiny(root, learning_rate=0.5, num_env_steps=800))
+    # The fields that only say how long and how often may change.
+    extended = train(tiny(root, num_env_steps=600, eval_interval=300))
+    assert extended.env_steps >= 600
+
+
+def test_finished_run_without_solving_can_be_extended(tmp_path):
+    root = str(tmp_path / "run")
+    first = train(tiny(root, target_return=1.0))  # solved only by the final evaluation
+    assert first.solved and first.solved_at_env_steps is None
+    second = train(tiny(root, target_return=1.0, num_env_steps=600))
+    assert second.env_steps >= 600

@@ -134,3 +134,29 @@ def test_same_seed_gives_identical_metrics(tmp_path):
         with open(tmp_path / run / "metrics.csv", newline="") as f:
             losses.append([r["loss"] for r in csv.DictReader(f) if r["loss"]])
     assert losses[0] == losses[1] and losses[0]
+
+
+def test_env_without_rgb_frames_trains_and_skips_the_video(tmp_path, capsys):
+    config = tiny_config(
+        str(tmp_path / "run"),
+        env="tests.envs_for_tests:make_truncated_env",
+        env_kwargs='{"limit": 20}',
+        num_env_steps=200,
+        eval_interval=100,
+    )
+    result = train(config)
+    assert "note: no video.mp4" in capsys.readouterr().out
+    assert not os.path.exists(os.path.join(result.root_dir, "video.mp4"))
+    assert os.path.exists(os.path.join(result.root_dir, "result.json"))
+
+
+def test_evaluation_side_imports_no_tf_agents():
+    # evaluate.py's promise: a saved policy is scored with TensorFlow and gymnasium alone.
+    code = (
+        "import sys, tfa_suite.saved_policy, tfa_suite.evaluation, tfa_suite.envs; "
+        "sys.exit('tf_agents' in sys.modules)"
+    )
+    import subprocess
+    import sys
+
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

@@ -16,6 +16,8 @@ import sys
 
 import tensorflow as tf
 
+from tfa_suite.errors import UserError
+
 
 class RunCheckpoint:
     def __init__(self, directory: str, max_to_keep: int = 3, **objects: tf.Module):
@@ -46,17 +48,31 @@ class RunCheckpoint:
         """Restores the newest readable checkpoint; returns its prefix, or None if none."""
         for prefix in self.candidates():
             try:
-                self.checkpoint.restore(prefix).assert_existing_objects_matched()
-                return prefix
+                status = self.checkpoint.restore(prefix)
             # IndexError: TF's reader on a truncated data file ("Read less bytes than requested").
-            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
+            except (tf.errors.OpError, ValueError, IndexError) as e:
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 print(
                     f"warning: checkpoint {prefix} is unreadable ({reason}); trying an older one",
                     file=sys.stderr,
                     flush=True,
                 )
+                continue
+            try:
+                status.assert_existing_objects_matched()
+            except AssertionError as e:
+                # Readable but of another shape: a run of a different configuration. The
+                # run dir's config check should have refused it; never fall back past it.
+                raise UserError(
+                    f"checkpoint {prefix} does not match this run's objects ({e}); "
+                    "start a fresh run with a new --root_dir"
+                ) from None
+            return prefix
         return None
+
+    def has(self, env_steps: int) -> bool:
+        latest = self.manager.latest_checkpoint
+        return latest is not None and latest.endswith(f"ckpt-{env_steps}")
 
     def save(self, env_steps: int) -> str:
         return self.manager.save(checkpoint_number=env_steps)

@@ -98,21 +98,29 @@ class TrainConfig:
         return f"runs/{env_name}-{self.agent}-seed{self.seed}"
 
 
-# Fields that define what is being learned. A root dir holding a run whose values differ
-# in any of these cannot be resumed by this config: the checkpoint would not fit, or the
-# curves would mix two experiments.
-IDENTITY_FIELDS = (
-    "env",
-    "env_kwargs",
-    "max_episode_steps",
-    "seed",
-    "agent",
-    "fc_layers",
-    "n_step",
-    "double_dqn",
-    "num_envs",
-    "replay_capacity",
+# Fields a rerun may change when it resumes a run: how long, how often and where to
+# report. Every other field defines the experiment itself (env, network, learning
+# hyperparameters, what the checkpoint holds), so a root dir whose run differs in any of
+# them is refused rather than resumed: the checkpoint would not fit, or one curve would
+# silently mix two experiments.
+RESUMABLE_FIELDS = frozenset(
+    {
+        "root_dir",
+        "num_env_steps",
+        "eval_interval",
+        "eval_episodes",
+        "stop_at_threshold",
+        "target_return",
+        "checkpoint_interval",
+        "metrics_interval",
+        "log_interval_seconds",
+        "video_episodes",
+    }
 )
+
+
+def identity_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUMABLE_FIELDS]
 
 
 def validate(config: TrainConfig) -> None:
@@ -161,6 +169,13 @@ def validate(config: TrainConfig) -> None:
         config.collect_steps_per_iteration % config.num_envs == 0,
         f"--collect_steps_per_iteration ({config.collect_steps_per_iteration}) must be a "
         f"multiple of --num_envs ({config.num_envs}): each iteration steps every env equally",
+    )
+    need(
+        config.initial_collect_steps >= config.num_envs * (config.n_step + 1)
+        or config.train_steps_per_iteration == 0,
+        f"--initial_collect_steps ({config.initial_collect_steps}) must give every one of the "
+        f"{config.num_envs} envs at least --n_step + 1 = {config.n_step + 1} steps before "
+        "the first sample",
     )
     need(
         config.initial_collect_steps >= config.batch_size or config.train_steps_per_iteration == 0,

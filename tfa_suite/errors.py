@@ -13,3 +13,7 @@ class UserError(Exception):
 
 class UnsupportedSpaceError(UserError):
     """A gymnasium space that tfa_suite cannot map to TF-Agents specs, or an agent cannot use."""
+
+
+class EnvironmentFailed(UserError):
+    """The user's environment raised while being stepped, reset or rendered."""

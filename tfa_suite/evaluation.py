@@ -7,15 +7,31 @@ policy in a fresh process without TF-Agents or the training code.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 
 from tfa_suite.envs.loading import EnvSpec, make_gym_env
+from tfa_suite.errors import EnvironmentFailed
 
 # Maps a batch of observations [N, ...] to a batch of actions [N].
 ActionFn = Callable[[np.ndarray], np.ndarray]
+
+
+class VideoUnavailable(Exception):
+    """The environment cannot produce rgb_array frames."""
+
+
+def _env_call(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    """Calls into the user's environment; its exceptions become a one-line user error."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001  whatever the env raises is the env's to explain
+        raise EnvironmentFailed(
+            f"the environment failed during evaluation: {type(e).__name__}: {e}"
+        ) from None
 
 
 @dataclasses.dataclass
@@ -52,7 +68,7 @@ def run_episodes(
     """
     envs = [make_gym_env(spec) for _ in range(num_episodes)]
     try:
-        obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+        obs = [_env_call(env.reset, seed=seed + i)[0] for i, env in enumerate(envs)]
         returns = np.zeros(num_episodes, dtype=np.float64)
         lengths = np.zeros(num_episodes, dtype=np.int64)
         live = np.ones(num_episodes, dtype=bool)
@@ -62,8 +78,8 @@ def run_episodes(
             idx = np.flatnonzero(live)
             actions = np.asarray(action_fn(np.stack([obs[i] for i in idx])))
             for i, action in zip(idx, actions):
-                obs[i], reward, terminated, truncated, _ = envs[i].step(
-                    _gym_action(envs[i].action_space, action)
+                obs[i], reward, terminated, truncated, _ = _env_call(
+                    envs[i].step, _gym_action(envs[i].action_space, action)
                 )
                 returns[i] += float(reward)
                 lengths[i] += 1
@@ -89,17 +105,22 @@ def record_video(
     env = make_gym_env(spec, render=True)
     returns, lengths = [], []
     fps = int(env.metadata.get("render_fps") or 30)
+    # Written beside the target and renamed into place: a failure never leaves a
+    # half-written video where a good one was.
+    tmp = path + ".tmp.mp4"
     try:
+        _env_call(env.reset, seed=seed)
+        _frame(env)  # fails early, before a file exists, if the env cannot render
         # macro_block_size 2: H.264 needs even sizes, and 2 avoids rescaling most frames.
-        with imageio.get_writer(path, fps=fps, macro_block_size=2) as writer:
+        with imageio.get_writer(tmp, fps=fps, macro_block_size=2) as writer:
             for episode in range(num_episodes):
-                obs, _ = env.reset(seed=seed + episode)
+                obs, _ = _env_call(env.reset, seed=seed + episode)
                 total, steps = 0.0, 0
                 writer.append_data(_frame(env))
                 while steps < max_steps:
                     action = np.asarray(action_fn(obs[None]))[0]
-                    obs, reward, terminated, truncated, _ = env.step(
-                        _gym_action(env.action_space, action)
+                    obs, reward, terminated, truncated, _ = _env_call(
+                        env.step, _gym_action(env.action_space, action)
                     )
                     total += float(reward)
                     steps += 1
@@ -108,13 +129,19 @@ def record_video(
                         break
                 returns.append(total)
                 lengths.append(steps)
+        os.replace(tmp, path)
     finally:
         env.close()
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return EpisodeStats(returns=np.asarray(returns), lengths=np.asarray(lengths))
 
 
 def _frame(env: gym.Env) -> np.ndarray:
-    frame = env.render()
-    if frame is None:
-        raise RuntimeError(f"{env} returned no frame from render(); it has no rgb_array mode")
+    try:
+        frame = env.render()
+    except NotImplementedError:
+        frame = None
+    if frame is None or np.ndim(frame) != 3:
+        raise VideoUnavailable(f"{env} does not render rgb_array frames")
     return np.asarray(frame, dtype=np.uint8)

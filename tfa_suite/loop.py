@@ -80,7 +80,10 @@ class CollectTrainLoop(tf.Module):
         self._device = device
 
     def initial_collect(self, num_env_steps: int) -> int:
-        """Uniform-random collection (epsilon 1, no training) up to `num_env_steps`."""
+        """Collection without training up to env step `num_env_steps`.
+
+        Before `initial_collect_steps` the epsilon schedule is 1, so this is uniform-random.
+        """
         per_iteration = self._config.collect_steps_per_iteration
         while int(self.env_steps.result()) < num_env_steps:
             missing = num_env_steps - int(self.env_steps.result())

@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from tfa_suite import flags as tfa_flags
-from tfa_suite.config import IDENTITY_FIELDS, TrainConfig
+from tfa_suite.config import TrainConfig, identity_fields
 from tfa_suite.errors import UserError
 
 CONFIG_FILE = "config.json"
@@ -96,6 +97,13 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
     return run, resuming
 
 
+def _same(a: object, b: object) -> bool:
+    # JSON keeps NaN as NaN, and NaN != NaN.
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
 def _check_compatible(run: RunDir, config: TrainConfig) -> None:
     try:
         with open(run.path(CONFIG_FILE)) as f:
@@ -107,8 +115,8 @@ def _check_compatible(run: RunDir, config: TrainConfig) -> None:
     mine = config.to_json()
     diffs = [
         f"{name}: run has {saved.get(name)!r}, flags give {mine[name]!r}"
-        for name in IDENTITY_FIELDS
-        if saved.get(name) != mine[name]
+        for name in identity_fields()
+        if name in saved and not _same(saved[name], mine[name])
     ]
     if diffs:
         raise UserError(

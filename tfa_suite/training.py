@@ -18,8 +18,9 @@ from tf_agents.trajectories import time_step as ts
 from tfa_suite import agents, envs
 from tfa_suite.checkpoints import RunCheckpoint
 from tfa_suite.config import TrainConfig, validate
-from tfa_suite.errors import UserError
-from tfa_suite.evaluation import EpisodeStats, record_video, run_episodes
+from tfa_suite.envs import training_env
+from tfa_suite.errors import EnvironmentFailed, UserError
+from tfa_suite.evaluation import EpisodeStats, VideoUnavailable, record_video, run_episodes
 from tfa_suite.graph_eval import GraphEvaluator
 from tfa_suite.interrupts import stop_on_signals
 from tfa_suite.loop import CollectTrainLoop, linear_epsilon
@@ -110,7 +111,7 @@ def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
     # Environment state, replay storage, networks and counters all live on one device, so
     # on a GPU the compiled loop (with a TF-native env) never copies through the host.
     with tf.device(device):
-        tf_env, backend = envs.make_train_env(config, spec)
+        tf_env, backend = training_env.make_train_env(config, spec)
         env_steps = tf_metrics.EnvironmentSteps()
         train_step = tf.Variable(0, dtype=tf.int64, name="train_step")
         agent = agents.build_agent(
@@ -121,7 +122,7 @@ def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
             linear_epsilon(config, env_steps),
         )
         loop = CollectTrainLoop(config, tf_env, agent, env_steps, device=device)
-        eval_env = envs.make_tf_eval_env(
+        eval_env = training_env.make_tf_eval_env(
             config, spec, config.eval_episodes, config.seed + EVAL_SEED_OFFSET
         )
         graph_evaluator = (
@@ -165,7 +166,8 @@ def train(config: TrainConfig) -> TrainResult:
         print(
             f"run in {os.path.abspath(run.root)} is already complete "
             f"({finished.env_steps:,} env steps, final return {finished.final_eval_mean:.1f}); "
-            "pass a larger --num_env_steps to extend it, or a new --root_dir",
+            "to train on, pass a larger --num_env_steps (and --stop_at_threshold=false if it "
+            "stopped on solving), or a new --root_dir for a fresh run",
             flush=True,
         )
         return finished
@@ -214,9 +216,12 @@ def train(config: TrainConfig) -> TrainResult:
     evaluation.restore(read_metrics(run.metrics))
 
     with stop_on_signals() as stop:
-        if int(env_steps.result()) < config.initial_collect_steps:
-            progress.message(f"collecting {config.initial_collect_steps:,} uniform-random steps")
-            _run_loop(loop, config.initial_collect_steps, None)
+        # A fresh run collects its uniform-random start here; a resumed run whose replay
+        # was not checkpointed (--checkpoint_replay=false) refills it with its own policy.
+        missing = config.initial_collect_steps - int(loop.replay.num_frames())
+        if missing > 0:
+            progress.message(f"collecting {missing:,} steps into the replay buffer before training")
+            _run_loop(loop, int(env_steps.result()) + missing, None)
 
         steps = int(env_steps.result())
         next_eval = _next_multiple(steps, config.eval_interval)
@@ -224,7 +229,11 @@ def train(config: TrainConfig) -> TrainResult:
         next_metrics = _next_multiple(steps, config.metrics_interval)
         next_print = time.monotonic()  # the first progress line comes at the first row
         train_steps_per_iteration = tf.constant(config.train_steps_per_iteration, tf.int64)
-        while steps < config.num_env_steps and not stop.requested:
+        already_solved = evaluation.solved is not None and config.stop_at_threshold
+        if already_solved:
+            # Solved before an interruption: finish (export, video) without training on.
+            progress.message(f"solved at env step {evaluation.solved.env_steps:,} before resuming")
+        while steps < config.num_env_steps and not stop.requested and not already_solved:
             # Each call runs up to the next event, so where calls end (and so every logged
             # figure) depends only on the config and seed, never on timing.
             next_event = min(config.num_env_steps, next_eval, next_checkpoint, next_metrics)
@@ -261,7 +270,9 @@ def train(config: TrainConfig) -> TrainResult:
                 next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
                 ckpt.save(steps)
 
-        ckpt.save(steps)
+        if not ckpt.has(steps):
+            # Re-saving the same step number would rewrite the newest good checkpoint.
+            ckpt.save(steps)
         metrics.close()
         if stop.requested:
             print(
@@ -292,7 +303,10 @@ def _finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
         result = TrainResult.from_json(json.load(f))
     if result.stopped_by_signal is not None:
         return None
-    if result.env_steps >= config.num_env_steps or (result.solved and config.stop_at_threshold):
+    solved_in_training = result.solved_at_env_steps is not None
+    if result.env_steps >= config.num_env_steps or (
+        solved_in_training and config.stop_at_threshold
+    ):
         return result
     return None
 
@@ -333,10 +347,6 @@ def _diverged_message(value: str, loop: CollectTrainLoop) -> str:
         "saving, so the newest checkpoint is the last good one. Try a lower --learning_rate "
         "or --gradient_clipping, or check the environment's rewards"
     )
-
-
-class EnvironmentFailed(UserError):
-    """The user's environment raised inside the compiled loop."""
 
 
 def _run_loop(loop: CollectTrainLoop, count: int, train_steps: tf.Tensor | None) -> float:
@@ -425,7 +435,10 @@ def _finish(
         flush=True,
     )
     if config.video_episodes:
-        record_video(saved, spec, run.video, config.video_episodes, seed=eval_seed)
+        try:
+            record_video(saved, spec, run.video, config.video_episodes, seed=eval_seed)
+        except VideoUnavailable as e:
+            print(f"note: no video.mp4: {e}", flush=True)
     plot_learning_curve(
         run.metrics,
         run.curve,

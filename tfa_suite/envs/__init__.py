@@ -1,14 +1,10 @@
 """Environments: gymnasium envs as TF-Agents environments, and TF-native envs for the
-fully compiled loop."""
+fully compiled loop.
+
+Only the gymnasium-level loading is imported here, so `experiments/evaluate.py` can use it
+without TF-Agents; the TF-Agents adapters live in `gym_adapter` and `training_env`.
+"""
 
 from tfa_suite.envs.loading import EnvSpec, make_gym_env, parse_env_kwargs, reward_threshold
-from tfa_suite.envs.training_env import make_tf_eval_env, make_train_env
 
-__all__ = [
-    "EnvSpec",
-    "make_gym_env",
-    "make_tf_eval_env",
-    "make_train_env",
-    "parse_env_kwargs",
-    "reward_threshold",
-]
+__all__ = ["EnvSpec", "make_gym_env", "parse_env_kwargs", "reward_threshold"]
