@@ -160,3 +160,34 @@ def test_evaluation_side_imports_no_tf_agents():
     import sys
 
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    from tfa_suite.training import EVAL_SEED_OFFSET
+
+    root, result = finished_run
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    video = tmp_path / "eval.mp4"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(repo, "experiments", "evaluate.py"),
+            f"--policy_dir={os.path.join(root, 'policy')}",
+            "--episodes=2",
+            f"--seed={EVAL_SEED_OFFSET}",
+            f"--video={video}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    match = re.search(r"return (-?[\d.]+) ± ([\d.]+) over 2 episodes", proc.stdout)
+    assert match, proc.stdout
+    # The final evaluation of the run used the same seeds on the same exported policy.
+    assert float(match.group(1)) == pytest.approx(result.final_eval_mean, abs=0.05)
+    assert len(imageio.mimread(str(video), memtest=False)) >= 9

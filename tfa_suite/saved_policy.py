@@ -48,6 +48,10 @@ class SavedPolicy:
     def __init__(self, path: str):
         import tensorflow as tf
 
+        # The export's action distribution is a TF Probability composite tensor; loading
+        # needs its type spec registered, which importing TF Probability does.
+        import tensorflow_probability  # noqa: F401
+
         if not os.path.isdir(path):
             raise UserError(f"policy directory {path} does not exist")
         env_file = os.path.join(path, ENV_FILE)
