@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import re
@@ -20,14 +19,13 @@ from tfa_suite.checkpoints import RunCheckpoint
 from tfa_suite.config import TrainConfig, validate
 from tfa_suite.envs import training_env
 from tfa_suite.errors import EnvironmentFailed, UserError
-from tfa_suite.evaluation import EpisodeStats, VideoUnavailable, record_video, run_episodes
 from tfa_suite.graph_eval import GraphEvaluator
 from tfa_suite.interrupts import stop_on_signals
 from tfa_suite.loop import CollectTrainLoop, linear_epsilon
-from tfa_suite.reporting import MetricsFile, Progress, plot_learning_curve, read_metrics
-from tfa_suite.run_dir import RunDir, open_run_dir
+from tfa_suite.reporting import MetricsFile, Progress, read_metrics
+from tfa_suite.run_dir import open_run_dir
 from tfa_suite.run_evaluation import RunEvaluation
-from tfa_suite.saved_policy import SavedPolicy, export_policy
+from tfa_suite.run_outputs import TrainResult, finish_run, finished_result, make_result
 
 # Seeds of evaluation episodes sit far from training seeds, so evaluation starts are
 # never the training env's own starts.
@@ -36,31 +34,6 @@ EVAL_SEED_OFFSET = 1_000_003
 
 class TrainingDiverged(UserError):
     """The loss or Q-values became NaN or Inf."""
-
-
-@dataclasses.dataclass
-class TrainResult:
-    root_dir: str
-    env_steps: int
-    train_steps: int
-    wall_seconds: float
-    target_return: float | None
-    solved: bool
-    solved_at_env_steps: int | None
-    solved_at_seconds: float | None
-    final_eval_mean: float
-    final_eval_std: float
-    evaluations: list[dict[str, float]]
-    resumed_from_env_steps: int
-    stopped_by_signal: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainResult:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def training_device() -> str:
@@ -161,7 +134,7 @@ def train(config: TrainConfig) -> TrainResult:
     env_steps, train_step = loop.env_steps, agent.train_step_counter
 
     run, resuming = open_run_dir(config)
-    finished = _finished_result(run, config) if resuming else None
+    finished = finished_result(run, config) if resuming else None
     if finished is not None:
         print(
             f"run in {os.path.abspath(run.root)} is already complete "
@@ -280,7 +253,7 @@ def train(config: TrainConfig) -> TrainResult:
                 "Run the same command to resume.",
                 flush=True,
             )
-            return _result(
+            return make_result(
                 run,
                 steps,
                 int(train_step.numpy()),
@@ -290,54 +263,8 @@ def train(config: TrainConfig) -> TrainResult:
                 final=None,
                 signal_number=stop.signal_number,
             )
-    return _finish(
+    return finish_run(
         config, run, spec, agent, train_step, steps, evaluation, resumed_from, start_time, eval_seed
-    )
-
-
-def _finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
-    """The stored result if the run in `run` needs no more training under `config`."""
-    if not os.path.isfile(run.result):
-        return None
-    with open(run.result) as f:
-        result = TrainResult.from_json(json.load(f))
-    if result.stopped_by_signal is not None:
-        return None
-    solved_in_training = result.solved_at_env_steps is not None
-    if result.env_steps >= config.num_env_steps or (
-        solved_in_training and config.stop_at_threshold
-    ):
-        return result
-    return None
-
-
-def _result(
-    run: RunDir,
-    steps: int,
-    train_steps: int,
-    start_time: float,
-    evaluation: RunEvaluation,
-    resumed_from: int,
-    final: EpisodeStats | None,
-    signal_number: int | None = None,
-) -> TrainResult:
-    solved = evaluation.solved
-    target = evaluation.target
-    return TrainResult(
-        root_dir=run.root,
-        env_steps=steps,
-        train_steps=train_steps,
-        wall_seconds=time.monotonic() - start_time,
-        target_return=target,
-        solved=solved is not None
-        or (final is not None and target is not None and final.mean >= target),
-        solved_at_env_steps=solved.env_steps if solved else None,
-        solved_at_seconds=solved.seconds if solved else None,
-        final_eval_mean=final.mean if final else math.nan,
-        final_eval_std=final.std if final else math.nan,
-        evaluations=evaluation.history,
-        resumed_from_env_steps=resumed_from,
-        stopped_by_signal=signal_number,
     )
 
 
@@ -411,49 +338,3 @@ def _log(
             "train_return": train_return,
         }
     )
-
-
-def _finish(
-    config: TrainConfig,
-    run: RunDir,
-    spec: envs.EnvSpec,
-    agent,  # noqa: ANN001
-    train_step: tf.Variable,
-    steps: int,
-    evaluation: RunEvaluation,
-    resumed_from: int,
-    start_time: float,
-    eval_seed: int,
-) -> TrainResult:
-    """Exports the policy, then proves the export works by scoring and filming it."""
-    export_policy(agent.policy, run.policy, spec, train_step)
-    saved = SavedPolicy(run.policy)
-    final = run_episodes(saved, spec, config.eval_episodes, seed=eval_seed)
-    print(
-        f"exported policy {run.policy}: reloaded, return {final.mean:.1f} ± {final.std:.1f} "
-        f"over {config.eval_episodes} episodes",
-        flush=True,
-    )
-    if config.video_episodes:
-        try:
-            record_video(saved, spec, run.video, config.video_episodes, seed=eval_seed)
-        except VideoUnavailable as e:
-            print(f"note: no video.mp4: {e}", flush=True)
-    plot_learning_curve(
-        run.metrics,
-        run.curve,
-        f"{config.env} {config.agent} seed {config.seed}",
-        evaluation.target,
-    )
-    result = _result(
-        run, steps, int(train_step.numpy()), start_time, evaluation, resumed_from, final
-    )
-    with open(run.result + ".tmp", "w") as f:
-        json.dump(result.to_json(), f, indent=2)
-    os.replace(run.result + ".tmp", run.result)
-    print(
-        f"done: {steps:,} env steps in {result.wall_seconds:.1f} s; outputs in "
-        f"{os.path.abspath(run.root)}",
-        flush=True,
-    )
-    return result

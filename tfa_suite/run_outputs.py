@@ -1,0 +1,137 @@
+"""The end of a run: export, proof that the export works, video, curve and result.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any
+
+import tensorflow as tf
+
+from tfa_suite.config import TrainConfig
+from tfa_suite.envs.loading import EnvSpec
+from tfa_suite.evaluation import EpisodeStats, VideoUnavailable, record_video, run_episodes
+from tfa_suite.reporting import plot_learning_curve
+from tfa_suite.run_dir import RunDir
+from tfa_suite.run_evaluation import RunEvaluation
+from tfa_suite.saved_policy import SavedPolicy, export_policy
+
+
+@dataclasses.dataclass
+class TrainResult:
+    root_dir: str
+    env_steps: int
+    train_steps: int
+    wall_seconds: float
+    target_return: float | None
+    solved: bool
+    solved_at_env_steps: int | None
+    solved_at_seconds: float | None
+    final_eval_mean: float
+    final_eval_std: float
+    evaluations: list[dict[str, float]]
+    resumed_from_env_steps: int
+    stopped_by_signal: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
+    """The stored result if the run in `run` needs no more training under `config`."""
+    if not os.path.isfile(run.result):
+        return None
+    with open(run.result) as f:
+        result = TrainResult.from_json(json.load(f))
+    if result.stopped_by_signal is not None:
+        return None
+    solved_in_training = result.solved_at_env_steps is not None
+    if result.env_steps >= config.num_env_steps or (
+        solved_in_training and config.stop_at_threshold
+    ):
+        return result
+    return None
+
+
+def make_result(
+    run: RunDir,
+    steps: int,
+    train_steps: int,
+    start_time: float,
+    evaluation: RunEvaluation,
+    resumed_from: int,
+    final: EpisodeStats | None,
+    signal_number: int | None = None,
+) -> TrainResult:
+    solved = evaluation.solved
+    target = evaluation.target
+    return TrainResult(
+        root_dir=run.root,
+        env_steps=steps,
+        train_steps=train_steps,
+        wall_seconds=time.monotonic() - start_time,
+        target_return=target,
+        solved=solved is not None
+        or (final is not None and target is not None and final.mean >= target),
+        solved_at_env_steps=solved.env_steps if solved else None,
+        solved_at_seconds=solved.seconds if solved else None,
+        final_eval_mean=final.mean if final else math.nan,
+        final_eval_std=final.std if final else math.nan,
+        evaluations=evaluation.history,
+        resumed_from_env_steps=resumed_from,
+        stopped_by_signal=signal_number,
+    )
+
+
+def finish_run(
+    config: TrainConfig,
+    run: RunDir,
+    spec: EnvSpec,
+    agent,  # noqa: ANN001
+    train_step: tf.Variable,
+    steps: int,
+    evaluation: RunEvaluation,
+    resumed_from: int,
+    start_time: float,
+    eval_seed: int,
+) -> TrainResult:
+    """Exports the policy, then proves the export works by scoring and filming it."""
+    export_policy(agent.policy, run.policy, spec, train_step)
+    saved = SavedPolicy(run.policy)
+    final = run_episodes(saved, spec, config.eval_episodes, seed=eval_seed)
+    print(
+        f"exported policy {run.policy}: reloaded, return {final.mean:.1f} ± {final.std:.1f} "
+        f"over {config.eval_episodes} episodes",
+        flush=True,
+    )
+    if config.video_episodes:
+        try:
+            record_video(saved, spec, run.video, config.video_episodes, seed=eval_seed)
+        except VideoUnavailable as e:
+            print(f"note: no video.mp4: {e}", flush=True)
+    plot_learning_curve(
+        run.metrics,
+        run.curve,
+        f"{config.env} {config.agent} seed {config.seed}",
+        evaluation.target,
+    )
+    result = make_result(
+        run, steps, int(train_step.numpy()), start_time, evaluation, resumed_from, final
+    )
+    with open(run.result + ".tmp", "w") as f:
+        json.dump(result.to_json(), f, indent=2)
+    os.replace(run.result + ".tmp", run.result)
+    print(
+        f"done: {steps:,} env steps in {result.wall_seconds:.1f} s; outputs in "
+        f"{os.path.abspath(run.root)}",
+        flush=True,
+    )
+    return result
