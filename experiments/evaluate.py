@@ -18,6 +18,9 @@ flags.DEFINE_integer("seed", 0, "episode i is reset with seed + i")
 flags.DEFINE_string("video", "", "write an MP4 of the first --video_episodes episodes here")
 flags.DEFINE_integer("video_episodes", 1, "episodes in the video")
 flags.DEFINE_bool("overwrite", False, "allow --video to replace an existing file")
+flags.DEFINE_float(
+    "sticky_actions", 0.0, "Atari: repeat-action probability (0.25 per Machado et al. 2018)"
+)
 flags.mark_flag_as_required("policy_dir")
 FLAGS = flags.FLAGS
 
@@ -47,7 +50,15 @@ def main(argv: list[str]) -> None:
         if not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.video))):
             raise UserError(f"--video {FLAGS.video}: its directory does not exist")
     policy = SavedPolicy(FLAGS.policy_dir)
-    stats = run_episodes(policy, policy.env_spec, FLAGS.episodes, seed=FLAGS.seed)
+    if not 0.0 <= FLAGS.sticky_actions <= 1.0:
+        raise UserError("--sticky_actions must be in [0, 1]")
+    stats = run_episodes(
+        policy,
+        policy.env_spec,
+        FLAGS.episodes,
+        seed=FLAGS.seed,
+        sticky_actions=FLAGS.sticky_actions,
+    )
     print(
         f"{policy.env_spec.env}: return {stats.mean:.1f} ± {stats.std:.1f} over "
         f"{FLAGS.episodes} episodes (seeds {FLAGS.seed}..{FLAGS.seed + FLAGS.episodes - 1}, "
@@ -56,7 +67,12 @@ def main(argv: list[str]) -> None:
     if FLAGS.video:
         try:
             record_video(
-                policy, policy.env_spec, FLAGS.video, FLAGS.video_episodes, seed=FLAGS.seed
+                policy,
+                policy.env_spec,
+                FLAGS.video,
+                FLAGS.video_episodes,
+                seed=FLAGS.seed,
+                sticky_actions=FLAGS.sticky_actions,
             )
         except VideoUnavailable as e:
             raise UserError(f"cannot write --video: {e}") from None

@@ -38,9 +38,19 @@ class TrainConfig:
         "auto: compiled TF environment when the env has one, else python; "
         "python: gymnasium env stepped from the graph; graph: require a TF environment",
     )
-    agent: str = _field("dqn", "agent: dqn")
+    agent: str = _field("dqn", "agent: dqn, or c51 (categorical DQN, Bellemare et al. 2017)")
     # --- network and loss ---
+    conv_layers: str = _field(
+        "",
+        "convolutions for image observations as filters:kernel:stride,...; "
+        "nature = 32:8:4,64:4:2,64:3:1 (Mnih et al. 2015)",
+    )
     fc_layers: list[int] = _field([256, 256], "hidden layer sizes of the Q-network")
+    optimizer: str = _field("adam", "adam, or rmsprop (centered, as in Mnih et al. 2015)")
+    optimizer_epsilon: float = _field(1e-7, "epsilon of the optimizer's denominator")
+    num_atoms: int = _field(51, "c51: atoms of the return distribution")
+    min_q_value: float = _field(-10.0, "c51: lowest atom")
+    max_q_value: float = _field(10.0, "c51: highest atom")
     learning_rate: float = _field(1e-3, "Adam learning rate")
     gamma: float = _field(0.99, "discount factor")
     n_step: int = _field(1, "n-step TD targets")
@@ -64,6 +74,9 @@ class TrainConfig:
     num_env_steps: int = _field(100_000, "training length in env steps")
     eval_interval: int = _field(5_000, "env steps between greedy evaluations; 0 is off")
     eval_episodes: int = _field(10, "episodes per greedy evaluation")
+    eval_sticky_actions: float = _field(
+        0.0, "Atari: repeat-action probability in evaluation (0.25 per Machado et al. 2018)"
+    )
     stop_at_threshold: bool = _field(
         True, "stop when the mean eval return reaches the target (--target_return)"
     )
@@ -109,6 +122,7 @@ RESUMABLE_FIELDS = frozenset(
         "num_env_steps",
         "eval_interval",
         "eval_episodes",
+        "eval_sticky_actions",
         "stop_at_threshold",
         "target_return",
         "checkpoint_interval",
@@ -121,6 +135,27 @@ RESUMABLE_FIELDS = frozenset(
 
 def identity_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUMABLE_FIELDS]
+
+
+def parse_conv_layers(text: str) -> list[tuple[int, int, int]]:
+    """'32:8:4,64:4:2' -> [(32, 8, 4), (64, 4, 2)]; 'nature' is Mnih et al. 2015's stack."""
+    text = text.strip()
+    if text == "nature":
+        text = "32:8:4,64:4:2,64:3:1"
+    if not text:
+        return []
+    layers = []
+    for part in text.split(","):
+        try:
+            filters, kernel, stride = (int(v) for v in part.split(":"))
+        except ValueError:
+            raise UserError(
+                f"--conv_layers must be filters:kernel:stride,... (or nature), got {text!r}"
+            ) from None
+        if min(filters, kernel, stride) < 1:
+            raise UserError(f"--conv_layers values must be >= 1, got {part!r}")
+        layers.append((filters, kernel, stride))
+    return layers
 
 
 def validate(config: TrainConfig) -> None:
@@ -137,6 +172,11 @@ def validate(config: TrainConfig) -> None:
         config.loss in ("huber", "squared"), f"--loss must be huber or squared, not {config.loss!r}"
     )
     need(len(config.fc_layers) > 0, "--fc_layers needs at least one layer size")
+    parse_conv_layers(config.conv_layers)  # raises a UserError naming --conv_layers
+    need(config.optimizer in ("adam", "rmsprop"), "--optimizer must be adam or rmsprop")
+    need(config.optimizer_epsilon > 0, "--optimizer_epsilon must be > 0")
+    need(config.num_atoms >= 2, "--num_atoms must be >= 2")
+    need(config.min_q_value < config.max_q_value, "--min_q_value must be < --max_q_value")
     need(all(n > 0 for n in config.fc_layers), f"--fc_layers sizes must be > 0: {config.fc_layers}")
     need(config.learning_rate > 0, "--learning_rate must be > 0")
     need(0.0 <= config.gamma <= 1.0, "--gamma must be in [0, 1]")
@@ -156,6 +196,7 @@ def validate(config: TrainConfig) -> None:
     need(config.num_env_steps >= 1, "--num_env_steps must be >= 1")
     need(config.eval_interval >= 0, "--eval_interval must be >= 0 (0 is off)")
     need(config.eval_episodes >= 1, "--eval_episodes must be >= 1")
+    need(0.0 <= config.eval_sticky_actions <= 1.0, "--eval_sticky_actions must be in [0, 1]")
     need(config.checkpoint_interval >= 1, "--checkpoint_interval must be >= 1")
     need(config.metrics_interval >= 1, "--metrics_interval must be >= 1")
     need(config.log_interval_seconds > 0, "--log_interval_seconds must be > 0")

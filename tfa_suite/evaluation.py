@@ -13,6 +13,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
+from tfa_suite.envs.atari_eval import atari_game, record_atari_video, run_atari_episodes
 from tfa_suite.envs.loading import EnvSpec, make_gym_env
 from tfa_suite.errors import EnvironmentFailed
 
@@ -60,12 +61,21 @@ def run_episodes(
     num_episodes: int,
     seed: int,
     max_steps: int = 1_000_000,
+    sticky_actions: float = 0.0,
 ) -> EpisodeStats:
     """Plays `num_episodes` episodes, one per env copy, stepped together in lockstep.
 
     Batching the episodes makes one policy call per time step instead of one per env
-    step. Env copy i is reset with seed `seed + i`, so a score is reproducible.
+    step. Env copy i is reset with seed `seed + i`, so a score is reproducible. Atari
+    games (`ALE/<Game>-v5`) play whole games on ale-py's emulators, with
+    `sticky_actions` as the repeat-action probability.
     """
+    game = atari_game(spec.env)
+    if game is not None:
+        returns, lengths = run_atari_episodes(
+            action_fn, game, spec.kwargs, num_episodes, seed, sticky_actions
+        )
+        return EpisodeStats(returns=returns, lengths=lengths)
     envs = [make_gym_env(spec) for _ in range(num_episodes)]
     try:
         obs = [_env_call(env.reset, seed=seed + i)[0] for i, env in enumerate(envs)]
@@ -98,9 +108,17 @@ def record_video(
     num_episodes: int,
     seed: int,
     max_steps: int = 100_000,
+    sticky_actions: float = 0.0,
 ) -> EpisodeStats:
     """Writes an MP4 of `num_episodes` greedy episodes, played one after another."""
     import imageio.v2 as imageio
+
+    game = atari_game(spec.env)
+    if game is not None:
+        returns, lengths = record_atari_video(
+            action_fn, game, spec.kwargs, path, num_episodes, seed, sticky_actions
+        )
+        return EpisodeStats(returns=returns, lengths=lengths)
 
     env = make_gym_env(spec, render=True)
     returns, lengths = [], []

@@ -39,8 +39,10 @@ class RunEvaluation:
         progress: Progress,
         metrics: MetricsFile,
         start_time: float,
+        sticky_actions: float = 0.0,
     ):
         self._spec, self._greedy, self._graph = spec, greedy, graph_evaluator
+        self._sticky = sticky_actions
         self._episodes, self._seed, self.target = episodes, seed, target
         self._writer, self._progress, self._metrics = writer, progress, metrics
         self._start_time = start_time
@@ -70,8 +72,14 @@ class RunEvaluation:
             stats = self._graph()
             where = "in-graph env"
         else:
-            stats = run_episodes(self._greedy, self._spec, self._episodes, seed=self._seed)
-            where = "gymnasium"
+            stats = run_episodes(
+                self._greedy,
+                self._spec,
+                self._episodes,
+                seed=self._seed,
+                sticky_actions=self._sticky,
+            )
+            where = "ALE" if self._spec.env.startswith("ALE/") else "gymnasium"
         row = {
             "env_steps": step,
             "train_steps": train_steps,

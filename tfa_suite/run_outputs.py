@@ -106,7 +106,13 @@ def finish_run(
     """Exports the policy, then proves the export works by scoring and filming it."""
     export_policy(agent.policy, run.policy, spec, train_step)
     saved = SavedPolicy(run.policy)
-    final = run_episodes(saved, spec, config.eval_episodes, seed=eval_seed)
+    final = run_episodes(
+        saved,
+        spec,
+        config.eval_episodes,
+        seed=eval_seed,
+        sticky_actions=config.eval_sticky_actions,
+    )
     print(
         f"exported policy {run.policy}: reloaded, return {final.mean:.1f} ± {final.std:.1f} "
         f"over {config.eval_episodes} episodes",
@@ -114,7 +120,14 @@ def finish_run(
     )
     if config.video_episodes:
         try:
-            record_video(saved, spec, run.video, config.video_episodes, seed=eval_seed)
+            record_video(
+                saved,
+                spec,
+                run.video,
+                config.video_episodes,
+                seed=eval_seed,
+                sticky_actions=config.eval_sticky_actions,
+            )
         except VideoUnavailable as e:
             print(f"note: no video.mp4: {e}", flush=True)
     plot_learning_curve(

@@ -185,6 +185,7 @@ def train(config: TrainConfig) -> TrainResult:
         progress,
         metrics,
         start_time,
+        sticky_actions=config.eval_sticky_actions,
     )
     evaluation.restore(read_metrics(run.metrics))
 

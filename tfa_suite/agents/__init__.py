@@ -4,6 +4,6 @@ touches that module (and a config), never a central if/elif."""
 from tfa_suite.agents.registry import AgentBuilder, build_agent, register_agent
 
 # Importing an agent module registers it.
-from tfa_suite.agents import dqn  # noqa: E402,F401  isort: skip
+from tfa_suite.agents import c51, dqn  # noqa: E402,F401  isort: skip
 
 __all__ = ["AgentBuilder", "build_agent", "register_agent"]

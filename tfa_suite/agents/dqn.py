@@ -12,7 +12,7 @@ from tf_agents.typing import types
 from tf_agents.utils import common
 
 from tfa_suite.agents.registry import register_agent
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import TrainConfig, parse_conv_layers
 from tfa_suite.errors import UnsupportedSpaceError
 
 
@@ -35,6 +35,38 @@ def check_specs(
         )
 
 
+def observation_preprocessing(observation_spec: tf.TensorSpec) -> tf.keras.layers.Layer:
+    """Casts observations to float inside the network; uint8 images are scaled to [0, 1].
+
+    Scaling inside the network lets replay and environments keep one byte per pixel.
+    """
+    if observation_spec.dtype == tf.uint8:
+        return tf.keras.layers.Lambda(lambda x: tf.cast(x, tf.float32) / 255.0)
+    return tf.keras.layers.Lambda(lambda x: tf.cast(x, tf.float32))
+
+
+def make_optimizer(config: TrainConfig) -> tf.keras.optimizers.Optimizer:
+    if config.optimizer == "rmsprop":
+        return tf.keras.optimizers.RMSprop(
+            learning_rate=config.learning_rate,
+            rho=0.95,
+            momentum=0.0,
+            epsilon=config.optimizer_epsilon,
+            centered=True,
+        )
+    return tf.keras.optimizers.Adam(
+        learning_rate=config.learning_rate, epsilon=config.optimizer_epsilon
+    )
+
+
+def td_loss(config: TrainConfig):  # noqa: ANN201
+    return (
+        common.element_wise_huber_loss
+        if config.loss == "huber"
+        else common.element_wise_squared_loss
+    )
+
+
 @register_agent("dqn")
 def build_dqn(
     config: TrainConfig,
@@ -47,26 +79,21 @@ def build_dqn(
     q_net = q_network.QNetwork(
         time_step_spec.observation,
         action_spec,
-        # Float casts integer observations (e.g. MultiBinary) before the first Dense layer.
-        preprocessing_layers=tf.keras.layers.Lambda(lambda x: tf.cast(x, tf.float32)),
+        preprocessing_layers=observation_preprocessing(time_step_spec.observation),
+        conv_layer_params=parse_conv_layers(config.conv_layers) or None,
         fc_layer_params=tuple(config.fc_layers),
     )
     agent_cls = dqn_agent.DdqnAgent if config.double_dqn else dqn_agent.DqnAgent
-    loss_fn = (
-        common.element_wise_huber_loss
-        if config.loss == "huber"
-        else common.element_wise_squared_loss
-    )
     agent = agent_cls(
         time_step_spec,
         action_spec,
         q_network=q_net,
-        optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate),
+        optimizer=make_optimizer(config),
         epsilon_greedy=epsilon_fn,
         n_step_update=config.n_step,
         target_update_tau=config.target_update_tau,
         target_update_period=config.target_update_period,
-        td_errors_loss_fn=loss_fn,
+        td_errors_loss_fn=td_loss(config),
         gamma=config.gamma,
         gradient_clipping=config.gradient_clipping or None,
         train_step_counter=train_step_counter,

@@ -22,20 +22,14 @@ adapter only translates its outputs to TF-Agents time steps:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from tf_agents.environments import py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
-from tfa_suite.errors import UserError
-
-
-def _vector_env_class():  # noqa: ANN202
-    try:
-        from ale_py.vector_env import AtariVectorEnv
-    except ImportError as e:
-        raise UserError(f"Atari needs ale-py >= 0.10 with its vector env ({e})") from None
-    return AtariVectorEnv
+from tfa_suite.envs.atari_eval import channels_last, make_vector_env
 
 
 class AtariEnvironment(py_environment.PyEnvironment):
@@ -55,28 +49,33 @@ class AtariEnvironment(py_environment.PyEnvironment):
         sticky_actions: float = 0.0,
         num_threads: int = 0,
         frame_stack: int = 4,
+        env_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__(handle_auto_reset=False)
-        try:
-            self._env = _vector_env_class()(
-                game,
-                num_envs,
-                num_threads=num_threads,
-                repeat_action_probability=sticky_actions,
-                episodic_life=False,
-                life_loss_info=training,
-                reward_clipping=training,
-                stack_num=frame_stack,
-                autoreset_mode="NextStep",
-            )
-        # ale-py reports an unknown game with an AssertionError (and a UserWarning).
-        except (AssertionError, RuntimeError, ValueError) as e:
-            raise UserError(f"cannot start Atari game {game!r}: {e}") from None
+        self._env = make_vector_env(
+            game,
+            num_envs,
+            env_kwargs or {},
+            num_threads=num_threads,
+            repeat_action_probability=sticky_actions,
+            episodic_life=False,
+            life_loss_info=training,
+            reward_clipping=training,
+            stack_num=frame_stack,
+        )
         self._num_envs = num_envs
         self._seed = seed
         height, width = self._env.single_observation_space.shape[1:]
+        shape = (height, width, frame_stack)
+        # Full-shape bounds, not scalars: TF-Agents samples specs to build networks and
+        # computes maximum + 1, which overflows a numpy-2 uint8 scalar (255 + 1 == 0) but
+        # not the Python int it takes from a full-shape array.
         self._observation_spec = array_spec.BoundedArraySpec(
-            (height, width, frame_stack), np.uint8, 0, 255, name="observation"
+            shape,
+            np.uint8,
+            np.zeros(shape, np.uint8),
+            np.full(shape, 255, np.uint8),
+            name="observation",
         )
         self._action_spec = array_spec.BoundedArraySpec(
             (), np.int64, 0, int(self._env.single_action_space.n) - 1, name="action"
@@ -98,15 +97,11 @@ class AtariEnvironment(py_environment.PyEnvironment):
     def action_spec(self) -> array_spec.BoundedArraySpec:
         return self._action_spec
 
-    @staticmethod
-    def _channels_last(obs: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.moveaxis(obs, 1, -1))
-
     def _reset(self) -> ts.TimeStep:
         seed, self._seed = self._seed, None  # later resets continue the emulators' RNG
         obs, _ = self._env.reset(seed=seed)
         self._ended[:] = False
-        return ts.restart(self._channels_last(obs), batch_size=self._num_envs)
+        return ts.restart(channels_last(obs), batch_size=self._num_envs)
 
     def _step(self, action: np.ndarray) -> ts.TimeStep:
         obs, reward, terminated, truncated, info = self._env.step(np.asarray(action, np.int64))
@@ -122,7 +117,7 @@ class AtariEnvironment(py_environment.PyEnvironment):
         discount = np.where(terminated & ~restarted, 0.0, 1.0).astype(np.float32)
         reward = np.where(restarted, 0.0, reward).astype(np.float32)
         self._ended = ended
-        return ts.TimeStep(step_type, reward, discount, self._channels_last(obs))
+        return ts.TimeStep(step_type, reward, discount, channels_last(obs))
 
     def close(self) -> None:
         self._env.close()

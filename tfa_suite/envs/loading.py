@@ -123,7 +123,7 @@ def make_gym_env(spec: EnvSpec, render: bool = False) -> gym.Env:
 
 def reward_threshold(spec: EnvSpec) -> float | None:
     """The return at which the environment counts as solved, if gymnasium registers one."""
-    if _resolve_import_path(spec.env) is not None:
+    if _resolve_import_path(spec.env) is not None or spec.env.startswith("ALE/"):
         return None
     # gymnasium's "module:EnvId" form: the module is imported above, the id is registered.
     env_id = spec.env.split(":", 1)[1] if ":" in spec.env else spec.env

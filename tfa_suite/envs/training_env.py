@@ -8,6 +8,7 @@ from collections.abc import Callable
 from tf_agents.environments import tf_environment
 
 from tfa_suite.config import TrainConfig
+from tfa_suite.envs.atari_eval import atari_game
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec, make_gym_env
 from tfa_suite.errors import UserError
@@ -54,4 +55,14 @@ def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.T
         make_gym_env(spec).close()
         extra = {"max_episode_steps": spec.max_episode_steps} if spec.max_episode_steps else {}
         return factory(batch_size=config.num_envs, seed=config.seed, **extra), "graph"
+    game = atari_game(spec.env)
+    if game is not None:
+        from tf_agents.environments import tf_py_environment
+
+        from tfa_suite.envs.atari import AtariEnvironment
+
+        atari = AtariEnvironment(
+            game, config.num_envs, config.seed, training=True, env_kwargs=spec.kwargs
+        )
+        return tf_py_environment.TFPyEnvironment(atari), "python"
     return make_tf_env(spec, config.num_envs, config.seed), "python"
