@@ -9,11 +9,12 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-cartpole-tutorial test test-slow lint format lock bench results-cartpole clean-venv
+.PHONY: help install train-cartpole train-atari train-cartpole-tutorial test test-slow lint format lock bench results-cartpole clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
 	@echo "make train-cartpole          train DQN on CartPole-v1 until solved (SEED=0, ARGS=...)"
+	@echo "make train-atari             DQN from pixels (GAME=Pong, ATARI_CONFIG=..., SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
 	@echo "make test                    fast test suite (well under 15 minutes)"
 	@echo "make test-slow               learning tests that take minutes"
@@ -36,6 +37,12 @@ $(STAMP): requirements/lock.txt setup.cfg pyproject.toml
 
 train-cartpole: $(STAMP)
 	$(PY) experiments/train_dqn.py --flagfile=experiments/configs/cartpole.cfg --seed=$(SEED) $(ARGS)
+
+# DQN from pixels; GAME is an ALE game name as in ALE/<GAME>-v5 (Pong, Breakout, ...).
+GAME ?= Pong
+ATARI_CONFIG ?= experiments/configs/pong_fast.cfg
+train-atari: $(STAMP)
+	$(PY) experiments/train_dqn.py --flagfile=$(ATARI_CONFIG) --env=ALE/$(GAME)-v5 --seed=$(SEED) $(ARGS)
 
 train-cartpole-tutorial: $(STAMP)
 	$(PY) experiments/train_dqn.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
