@@ -162,6 +162,11 @@ def test_c51_agent_trains_on_atari_frames(tmp_path):
         )
     )
     parts = build(config, EnvSpec(config.env))
+    # Stacked frames go to the frame-once replay: about one 84x84 frame per transition.
+    from tfa_suite.replay.frame_store import FrameStoreReplay
+
+    assert isinstance(parts.loop.replay, FrameStoreReplay)
+    assert parts.loop.replay.bytes_per_transition() < 8 * 1024
     parts.loop.initial_collect(32)
     loss = float(parts.loop.run(tf.constant(2, tf.int64), tf.constant(2, tf.int64)))
     assert np.isfinite(loss) and loss > 0  # cross-entropy over 51 atoms

@@ -21,6 +21,7 @@ from tf_agents.metrics import tf_metrics
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 
 from tfa_suite.config import TrainConfig
+from tfa_suite.replay.frame_store import FrameStoreReplay
 
 
 def linear_epsilon(config: TrainConfig, env_steps: tf_metrics.EnvironmentSteps):
@@ -43,6 +44,31 @@ def linear_epsilon(config: TrainConfig, env_steps: tf_metrics.EnvironmentSteps):
     return epsilon
 
 
+def is_frame_stack(spec: tf.TensorSpec) -> bool:
+    """uint8 [H, W, K] observations: stacked frames, as from tfa_suite.envs.atari."""
+    return spec.dtype == tf.uint8 and spec.shape.rank == 3 and spec.shape[-1] > 1
+
+
+def make_replay(data_spec, num_envs: int, max_length: int, device: str):  # noqa: ANN001, ANN201
+    """TF-Agents' uniform replay, or for stacked frames the frame-once replay.
+
+    A stacked Atari observation is 28 KB, of which one frame (7 KB) is new per step;
+    FrameStoreReplay keeps each frame once and rebuilds the stacks when it samples.
+    """
+    observation = data_spec.observation
+    if isinstance(observation, tf.TensorSpec) and is_frame_stack(observation):
+        return FrameStoreReplay(
+            data_spec,
+            batch_size=num_envs,
+            max_length=max_length,
+            stack=int(observation.shape[-1]),
+            device=device,
+        )
+    return tf_uniform_replay_buffer.TFUniformReplayBuffer(
+        data_spec, batch_size=num_envs, max_length=max_length, device=device
+    )
+
+
 class CollectTrainLoop(tf.Module):
     """Replay buffer, collect drivers and the compiled collect-train function."""
 
@@ -63,11 +89,8 @@ class CollectTrainLoop(tf.Module):
         self.train_return = tf_metrics.AverageReturnMetric(
             batch_size=num_envs, buffer_size=max(10, num_envs)
         )
-        self.replay = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-            agent.collect_data_spec,
-            batch_size=num_envs,
-            max_length=math.ceil(config.replay_capacity / num_envs),
-            device=device,
+        self.replay = make_replay(
+            agent.collect_data_spec, num_envs, math.ceil(config.replay_capacity / num_envs), device
         )
         observers = [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
         self._collect_driver = dynamic_step_driver.DynamicStepDriver(
