@@ -235,7 +235,7 @@ def train(config: TrainConfig) -> TrainResult:
                     start_time,
                     show,
                 )
-            if config.eval_interval and steps >= next_eval:
+            if config.eval_interval and steps >= next_eval and not stop.requested:
                 next_eval = _next_multiple(steps, config.eval_interval)
                 if evaluation(steps, int(train_step.numpy())) and config.stop_at_threshold:
                     progress.message(f"solved: greedy return >= {target:g}; stopping")
