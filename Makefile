@@ -65,6 +65,12 @@ $(BENCH_STAMP): requirements/bench-lock.txt $(STAMP)
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) benchmarks/bench_cartpole.py $(ARGS)
 
+# Atari throughput for pong_fast.cfg: emulator, collection, updates/s and variants, the
+# collect+train loop, replay bytes (~15 min on an idle machine; ARGS=--quick: ~4 min).
+.PHONY: bench-atari
+bench-atari: $(STAMP)
+	$(PY) benchmarks/bench_atari.py $(ARGS)
+
 # The README's CartPole results table: make train-cartpole for seeds 0-2, then evaluate.py.
 results-cartpole: $(STAMP)
 	$(PY) benchmarks/cartpole_results.py $(ARGS)
