@@ -1,0 +1,78 @@
+"""Copy a run's learning curve into results/, with a summary of what it measured.
+
+    python benchmarks/export_run.py --root_dir=runs/pong_fast-seed0 --out=results/pong_fast-seed0
+
+Works on a finished run or one still training (it reads only metrics.csv and
+config.json, which are written row by row). Writes metrics.csv, learning_curve.png and
+summary.json: env steps, training wall time summed over resumed segments, and every
+evaluation with the best and the last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfa_suite.reporting import plot_learning_curve, read_metrics  # noqa: E402
+
+
+def wall_seconds(rows: list[dict[str, float]]) -> float:
+    """Sums each process's span: wall_seconds restarts at 0 when a run resumes."""
+    total, segment_max, previous = 0.0, 0.0, -1.0
+    for row in rows:
+        seconds = row["wall_seconds"]
+        if math.isnan(seconds):
+            continue
+        if seconds < previous:
+            total += segment_max
+            segment_max = 0.0
+        segment_max = max(segment_max, seconds)
+        previous = seconds
+    return total + segment_max
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root_dir", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    metrics = os.path.join(args.root_dir, "metrics.csv")
+    if not os.path.isfile(metrics):
+        sys.exit(f"error: {metrics} does not exist; --root_dir must be a tfa_suite run")
+    with open(os.path.join(args.root_dir, "config.json")) as f:
+        config = json.load(f)
+    rows = read_metrics(metrics)
+    evals = [
+        {"env_steps": int(r["env_steps"]), "mean": r["eval_mean"], "std": r["eval_std"]}
+        for r in rows
+        if not math.isnan(r["eval_mean"])
+    ]
+    os.makedirs(args.out, exist_ok=True)
+    shutil.copyfile(metrics, os.path.join(args.out, "metrics.csv"))
+    title = f"{config['env']} {config['agent']} seed {config['seed']}"
+    plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
+    summary = {
+        "command": f"make train-atari (root dir {args.root_dir}); exported with "
+        f"benchmarks/export_run.py",
+        "env": config["env"],
+        "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
+        "frames": 4 * int(rows[-1]["env_steps"]) if rows else 0,
+        "train_steps": int(rows[-1]["train_steps"]) if rows else 0,
+        "training_wall_seconds": round(wall_seconds(rows), 1),
+        "evaluations": evals,
+        "best_eval": max(evals, key=lambda e: e["mean"]) if evals else None,
+        "last_eval": evals[-1] if evals else None,
+    }
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print(json.dumps({k: v for k, v in summary.items() if k != "evaluations"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
