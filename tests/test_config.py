@@ -42,7 +42,10 @@ def parse(argv: list[str]) -> TrainConfig:
 
 
 def test_default_config_validates():
-    validate(TrainConfig())
+    config = TrainConfig()
+    before = config.to_json()
+    validate(config)  # raises UserError if rejected
+    assert config.to_json() == before  # validation never alters the config
 
 
 @pytest.mark.parametrize(
@@ -69,7 +72,9 @@ def test_default_config_validates():
     ],
 )
 def test_boundary_values_validate(overrides):
-    validate(TrainConfig(**overrides))
+    config = TrainConfig(**overrides)
+    validate(config)  # raises UserError if rejected
+    assert {k: getattr(config, k) for k in overrides} == overrides
 
 
 @pytest.mark.parametrize(
