@@ -14,6 +14,7 @@ import time
 
 import tensorflow as tf
 
+from tfa_suite.envs.atari_eval import atari_game
 from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.evaluation import ActionFn, EpisodeStats, run_episodes
 from tfa_suite.graph_eval import GraphEvaluator
@@ -79,7 +80,7 @@ class RunEvaluation:
                 seed=self._seed,
                 sticky_actions=self._sticky,
             )
-            where = "ALE" if self._spec.env.startswith("ALE/") else "gymnasium"
+            where = "ALE" if atari_game(self._spec.env) else "gymnasium"
         row = {
             "env_steps": step,
             "train_steps": train_steps,

@@ -15,9 +15,9 @@ from tf_agents.networks import categorical_q_network
 from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 
-from tfa_suite.agents.dqn import check_specs, make_optimizer, observation_preprocessing
+from tfa_suite.agents.dqn import agent_kwargs, check_specs, network_kwargs
 from tfa_suite.agents.registry import register_agent
-from tfa_suite.config import TrainConfig, parse_conv_layers
+from tfa_suite.config import TrainConfig
 
 
 @register_agent("c51")
@@ -33,24 +33,15 @@ def build_c51(
         time_step_spec.observation,
         action_spec,
         num_atoms=config.num_atoms,
-        preprocessing_layers=observation_preprocessing(time_step_spec.observation),
-        conv_layer_params=parse_conv_layers(config.conv_layers) or None,
-        fc_layer_params=tuple(config.fc_layers),
+        **network_kwargs(config, time_step_spec.observation),
     )
     agent = categorical_dqn_agent.CategoricalDqnAgent(
         time_step_spec,
         action_spec,
         categorical_q_network=network,
-        optimizer=make_optimizer(config),
         min_q_value=config.min_q_value,
         max_q_value=config.max_q_value,
-        epsilon_greedy=epsilon_fn,
-        n_step_update=config.n_step,
-        target_update_tau=config.target_update_tau,
-        target_update_period=config.target_update_period,
-        gamma=config.gamma,
-        gradient_clipping=config.gradient_clipping or None,
-        train_step_counter=train_step_counter,
+        **agent_kwargs(config, train_step_counter, epsilon_fn),
     )
     agent.initialize()
     return agent

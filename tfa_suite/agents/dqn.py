@@ -67,6 +67,31 @@ def td_loss(config: TrainConfig):  # noqa: ANN201
     )
 
 
+def network_kwargs(config: TrainConfig, observation_spec: tf.TensorSpec) -> dict:
+    """The torso shared by DQN's QNetwork and C51's CategoricalQNetwork."""
+    return dict(
+        preprocessing_layers=observation_preprocessing(observation_spec),
+        conv_layer_params=parse_conv_layers(config.conv_layers) or None,
+        fc_layer_params=tuple(config.fc_layers),
+    )
+
+
+def agent_kwargs(
+    config: TrainConfig, train_step_counter: tf.Variable, epsilon_fn: Callable[[], tf.Tensor]
+) -> dict:
+    """Optimizer, exploration, target-update and return settings shared by DQN and C51."""
+    return dict(
+        optimizer=make_optimizer(config),
+        epsilon_greedy=epsilon_fn,
+        n_step_update=config.n_step,
+        target_update_tau=config.target_update_tau,
+        target_update_period=config.target_update_period,
+        gamma=config.gamma,
+        gradient_clipping=config.gradient_clipping or None,
+        train_step_counter=train_step_counter,
+    )
+
+
 @register_agent("dqn")
 def build_dqn(
     config: TrainConfig,
@@ -79,24 +104,15 @@ def build_dqn(
     q_net = q_network.QNetwork(
         time_step_spec.observation,
         action_spec,
-        preprocessing_layers=observation_preprocessing(time_step_spec.observation),
-        conv_layer_params=parse_conv_layers(config.conv_layers) or None,
-        fc_layer_params=tuple(config.fc_layers),
+        **network_kwargs(config, time_step_spec.observation),
     )
     agent_cls = dqn_agent.DdqnAgent if config.double_dqn else dqn_agent.DqnAgent
     agent = agent_cls(
         time_step_spec,
         action_spec,
         q_network=q_net,
-        optimizer=make_optimizer(config),
-        epsilon_greedy=epsilon_fn,
-        n_step_update=config.n_step,
-        target_update_tau=config.target_update_tau,
-        target_update_period=config.target_update_period,
         td_errors_loss_fn=td_loss(config),
-        gamma=config.gamma,
-        gradient_clipping=config.gradient_clipping or None,
-        train_step_counter=train_step_counter,
+        **agent_kwargs(config, train_step_counter, epsilon_fn),
     )
     agent.initialize()
     return agent

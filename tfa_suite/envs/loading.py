@@ -20,6 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from tfa_suite.envs.atari_eval import atari_game
 from tfa_suite.errors import UserError
 
 
@@ -123,7 +124,8 @@ def make_gym_env(spec: EnvSpec, render: bool = False) -> gym.Env:
 
 def reward_threshold(spec: EnvSpec) -> float | None:
     """The return at which the environment counts as solved, if gymnasium registers one."""
-    if _resolve_import_path(spec.env) is not None or spec.env.startswith("ALE/"):
+    # Atari games have no registered threshold (and need no gymnasium registration here).
+    if _resolve_import_path(spec.env) is not None or atari_game(spec.env) is not None:
         return None
     # gymnasium's "module:EnvId" form: the module is imported above, the id is registered.
     env_id = spec.env.split(":", 1)[1] if ":" in spec.env else spec.env
