@@ -22,6 +22,11 @@ from tfa_suite.training import TrainingDiverged, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT_INTERVAL = 1_000
+NUM_ENVS = 4
+COLLECT_STEPS_PER_ITERATION = 16
+# A checkpoint is saved at the end of the first collect iteration at or past each multiple
+# of the interval, and one iteration takes at most this many env steps.
+MOST_STEPS_PER_ITERATION = COLLECT_STEPS_PER_ITERATION + NUM_ENVS - 1
 
 
 class NanRewardEnv(gym.Env):
@@ -53,8 +58,8 @@ def train_command(root: str, num_env_steps: int = 200_000) -> list[str]:
         "--env=CartPole-v1",
         "--backend=graph",
         "--fc_layers=16",
-        "--num_envs=4",
-        "--collect_steps_per_iteration=16",
+        f"--num_envs={NUM_ENVS}",
+        f"--collect_steps_per_iteration={COLLECT_STEPS_PER_ITERATION}",
         "--train_steps_per_iteration=4",
         "--batch_size=32",
         "--replay_capacity=4000",
@@ -126,8 +131,9 @@ def test_sigkill_at_several_points_then_resume(tmp_path):
         if match:
             resumed_at.append(int(match.group(1).replace(",", "")))
         if assert_all_checkpoint_steps:
-            # At most one checkpoint interval of work is lost by the kill.
-            assert max(assert_all_checkpoint_steps) >= progress_at_kill - CHECKPOINT_INTERVAL
+            # At most one checkpoint interval (plus the iteration that crossed it) is lost.
+            lost = progress_at_kill - max(assert_all_checkpoint_steps)
+            assert lost < CHECKPOINT_INTERVAL + MOST_STEPS_PER_ITERATION, (name, lost)
     # Final run: resume and finish.
     final = subprocess.run(
         train_command(root, num_env_steps=7_000),
@@ -191,6 +197,21 @@ def tiny(root: str, **overrides) -> TrainConfig:
     )
     values.update(overrides)
     return TrainConfig(**values)
+
+
+def test_checkpoints_and_rows_land_within_one_iteration_of_their_multiples(tmp_path):
+    # CartPole episodes are short, so many iterations hit episode boundaries and take
+    # more than collect_steps_per_iteration env steps; the schedule must not drift.
+    root = str(tmp_path / "run")
+    config = tiny(root, num_env_steps=2_000, checkpoint_interval=300, metrics_interval=100)
+    train(config)
+    most = config.collect_steps_per_iteration + config.num_envs - 1
+    with open(os.path.join(root, "metrics.csv"), newline="") as f:
+        rows = [int(r["env_steps"]) for r in csv.DictReader(f)]
+    assert len(rows) >= 15, rows
+    assert all(step % 100 < most for step in rows[:-1]), rows
+    steps = checkpoint_steps(root)
+    assert steps and all(step % 300 < most for step in steps[:-1]), steps
 
 
 def test_unreadable_newest_checkpoint_falls_back_to_previous(tmp_path, capfd):

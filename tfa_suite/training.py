@@ -211,9 +211,7 @@ def train(config: TrainConfig) -> TrainResult:
             # Each call runs up to the next event, so where calls end (and so every logged
             # figure) depends only on the config and seed, never on timing.
             next_event = min(config.num_env_steps, next_eval, next_checkpoint, next_metrics)
-            iterations = max(
-                1, math.ceil((next_event - steps) / config.collect_steps_per_iteration)
-            )
+            iterations = _iterations_within(next_event - steps, config)
             loss = _run_loop(loop, iterations, train_steps_per_iteration)
             steps = int(env_steps.result())
             if not math.isfinite(loss):
@@ -300,6 +298,21 @@ def _run_loop(loop: CollectTrainLoop, count: int, train_steps: tf.Tensor | None)
             lines[-1],
         )
         raise EnvironmentFailed(f"the environment failed while stepping: {cause}") from None
+
+
+def _iterations_within(remaining: int, config: TrainConfig) -> int:
+    """Collect iterations for one call that cannot pass the next event by a whole iteration.
+
+    The driver ends an iteration once it has counted `collect_steps_per_iteration`
+    non-boundary steps, gained up to `num_envs` at a time, so an iteration takes between
+    that many and `collect_steps_per_iteration + num_envs - 1` env steps. Sizing calls by
+    the upper bound (and running one iteration when less than one remains) ends every
+    call at most one iteration past its event: checkpoints, evaluations and metrics rows
+    land within one iteration of their multiples instead of drifting by a few steps per
+    iteration, which bounds the work a kill can lose.
+    """
+    most_per_iteration = config.collect_steps_per_iteration + config.num_envs - 1
+    return max(1, remaining // most_per_iteration)
 
 
 def _next_multiple(steps: int, interval: int) -> int:
