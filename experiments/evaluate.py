@@ -17,7 +17,10 @@ flags.DEFINE_integer("episodes", 10, "number of greedy episodes")
 flags.DEFINE_integer("seed", 0, "episode i is reset with seed + i")
 flags.DEFINE_string("video", "", "write an MP4 of the first --video_episodes episodes here")
 flags.DEFINE_integer("video_episodes", 1, "episodes in the video")
-flags.DEFINE_bool("overwrite", False, "allow --video to replace an existing file")
+flags.DEFINE_string(
+    "json", "", "also write the per-episode returns, mean and std to this JSON file"
+)
+flags.DEFINE_bool("overwrite", False, "allow --video and --json to replace existing files")
 flags.DEFINE_float(
     "sticky_actions", 0.0, "Atari: repeat-action probability (0.25 per Machado et al. 2018)"
 )
@@ -26,6 +29,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> None:
+    import json
     import os
 
     from tfa_suite.errors import UserError
@@ -40,15 +44,18 @@ def main(argv: list[str]) -> None:
         raise UserError(f"--seed must be >= 0, not {FLAGS.seed}")
     if FLAGS.video_episodes < 1:
         raise UserError("--video_episodes must be >= 1")
-    if FLAGS.video:
-        if not FLAGS.video.lower().endswith(".mp4"):
-            raise UserError(f"--video {FLAGS.video} must name an .mp4 file")
-        if os.path.isdir(FLAGS.video):
-            raise UserError(f"--video {FLAGS.video} is a directory; name an .mp4 file")
-        if os.path.exists(FLAGS.video) and not FLAGS.overwrite:
-            raise UserError(f"--video {FLAGS.video} exists; pass --overwrite to replace it")
-        if not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.video))):
-            raise UserError(f"--video {FLAGS.video}: its directory does not exist")
+    for name, suffix in (("video", ".mp4"), ("json", ".json")):
+        path = getattr(FLAGS, name)
+        if not path:
+            continue
+        if not path.lower().endswith(suffix):
+            raise UserError(f"--{name} {path} must name a {suffix} file")
+        if os.path.isdir(path):
+            raise UserError(f"--{name} {path} is a directory; name a {suffix} file")
+        if os.path.exists(path) and not FLAGS.overwrite:
+            raise UserError(f"--{name} {path} exists; pass --overwrite to replace it")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UserError(f"--{name} {path}: its directory does not exist")
     policy = SavedPolicy(FLAGS.policy_dir)
     if not 0.0 <= FLAGS.sticky_actions <= 1.0:
         raise UserError("--sticky_actions must be in [0, 1]")
@@ -64,6 +71,21 @@ def main(argv: list[str]) -> None:
         f"{FLAGS.episodes} episodes (seeds {FLAGS.seed}..{FLAGS.seed + FLAGS.episodes - 1}, "
         f"policy at train step {policy.train_step:,})"
     )
+    if FLAGS.json:
+        record = {
+            "env": policy.env_spec.env,
+            "policy_dir": FLAGS.policy_dir,
+            "policy_train_step": policy.train_step,
+            "episodes": FLAGS.episodes,
+            "seeds": [FLAGS.seed, FLAGS.seed + FLAGS.episodes - 1],
+            "sticky_actions": FLAGS.sticky_actions,
+            "returns": [float(r) for r in stats.returns],
+            "mean": stats.mean,
+            "std": stats.std,
+        }
+        with open(FLAGS.json, "w") as f:
+            json.dump(record, f, indent=2)
+        print(f"scores: {FLAGS.json}")
     if FLAGS.video:
         try:
             record_video(

@@ -172,6 +172,7 @@ def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp
     root, result = finished_run
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     video = tmp_path / "eval.mp4"
+    scores = tmp_path / "eval.json"
     proc = subprocess.run(
         [
             sys.executable,
@@ -180,6 +181,7 @@ def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp
             "--episodes=2",
             f"--seed={EVAL_SEED_OFFSET}",
             f"--video={video}",
+            f"--json={scores}",
         ],
         capture_output=True,
         text=True,
@@ -191,3 +193,44 @@ def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp
     # The final evaluation of the run used the same seeds on the same exported policy.
     assert float(match.group(1)) == pytest.approx(result.final_eval_mean, abs=0.05)
     assert len(imageio.mimread(str(video), memtest=False)) >= 9
+    record = json.loads(scores.read_text())
+    assert len(record["returns"]) == 2
+    assert record["seeds"] == [EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + 1]
+    assert record["mean"] == pytest.approx(sum(record["returns"]) / 2)
+    assert f"{record['mean']:.1f}" == match.group(1)
+
+
+@pytest.mark.parametrize(
+    "flag, name, fragment",
+    [
+        ("--json", "mine.json", "exists; pass --overwrite"),
+        ("--video", "clip.gif", "must name a .mp4 file"),
+    ],
+)
+def test_evaluate_refuses_output_paths_without_touching_them(
+    finished_run, tmp_path, flag, name, fragment
+):
+    import subprocess
+    import sys
+
+    root, _ = finished_run
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = tmp_path / name
+    target.write_text("the user's own file\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(repo, "experiments", "evaluate.py"),
+            f"--policy_dir={os.path.join(root, 'policy')}",
+            "--episodes=1",
+            f"{flag}={target}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and fragment in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert target.read_text() == "the user's own file\n"
