@@ -297,6 +297,16 @@ def test_resume_without_replay_checkpoint_refills_before_training(tmp_path):
     assert result.resumed_from_env_steps >= 400 and result.env_steps >= 600
 
 
+def test_resume_to_finish_does_not_refill_an_uncheckpointed_replay(tmp_path):
+    root = str(tmp_path / "run")
+    config = tiny(root, checkpoint_replay=False, initial_collect_steps=64)
+    first = train(config)
+    os.remove(os.path.join(root, "result.json"))  # as if stopped before exporting
+    again = train(config)  # --num_env_steps already reached: export only
+    assert again.env_steps == first.env_steps
+    assert os.path.exists(os.path.join(root, "result.json"))
+
+
 def test_run_solved_before_an_interruption_finishes_without_training_on(tmp_path):
     root = str(tmp_path / "run")
     # A target any policy reaches: the first gymnasium evaluation solves the run.

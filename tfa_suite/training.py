@@ -192,8 +192,12 @@ def train(config: TrainConfig) -> TrainResult:
     with stop_on_signals() as stop:
         # A fresh run collects its uniform-random start here; a resumed run whose replay
         # was not checkpointed (--checkpoint_replay=false) refills it with its own policy.
+        # A run resumed only to finish (its --num_env_steps already reached, or solved
+        # before the stop) goes straight to the export: refilling would be wasted work.
+        already_solved = evaluation.solved is not None and config.stop_at_threshold
+        will_train = int(env_steps.result()) < config.num_env_steps and not already_solved
         missing = config.initial_collect_steps - int(loop.replay.num_frames())
-        if missing > 0:
+        if missing > 0 and will_train:
             progress.message(f"collecting {missing:,} steps into the replay buffer before training")
             _run_loop(loop, int(env_steps.result()) + missing, None)
 
@@ -203,7 +207,6 @@ def train(config: TrainConfig) -> TrainResult:
         next_metrics = _next_multiple(steps, config.metrics_interval)
         next_print = time.monotonic()  # the first progress line comes at the first row
         train_steps_per_iteration = tf.constant(config.train_steps_per_iteration, tf.int64)
-        already_solved = evaluation.solved is not None and config.stop_at_threshold
         if already_solved:
             # Solved before an interruption: finish (export, video) without training on.
             progress.message(f"solved at env step {evaluation.solved.env_steps:,} before resuming")
