@@ -41,6 +41,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root_dir", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--command",
+        default=None,
+        help="how the run was made (default: make train-atari ARGS=--root_dir=<root_dir>)",
+    )
     args = parser.parse_args()
     metrics = os.path.join(args.root_dir, "metrics.csv")
     if not os.path.isfile(metrics):
@@ -58,8 +63,8 @@ def main() -> None:
     title = f"{config['env']} {config['agent']} seed {config['seed']}"
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {
-        "command": f"make train-atari (root dir {args.root_dir}); exported with "
-        f"benchmarks/export_run.py",
+        "command": args.command or f"make train-atari ARGS=--root_dir={args.root_dir}",
+        "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}",
         "env": config["env"],
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
         "frames": 4 * int(rows[-1]["env_steps"]) if rows else 0,

@@ -234,3 +234,38 @@ def test_evaluate_refuses_output_paths_without_touching_them(
     assert len(errors) == 1 and fragment in errors[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert target.read_text() == "the user's own file\n"
+
+
+def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp_path):
+    import subprocess
+    import sys
+
+    root, result = finished_run
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "exported"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(repo, "benchmarks", "export_run.py"),
+            f"--root_dir={root}",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "metrics.csv").read_text() == open(os.path.join(root, "metrics.csv")).read()
+    assert (out / "learning_curve.png").stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] == result.env_steps
+    assert summary["training_wall_seconds"] > 0
+
+    sys.path.insert(0, os.path.join(repo, "benchmarks"))
+    try:
+        from export_run import wall_seconds
+    finally:
+        sys.path.pop(0)
+    # wall_seconds restarts at each resume; NaN cells (evaluation-only rows) are skipped.
+    rows = [{"wall_seconds": s} for s in (0.5, 1.0, float("nan"), 2.0, 0.25, 1.5)]
+    assert wall_seconds(rows) == 3.5
