@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument(
         "--command",
         default=None,
-        help="how the run was made (default: make train-atari ARGS=--root_dir=<root_dir>)",
+        help="how the run was made (default: train_dqn.py with the run's own flags.txt)",
     )
     args = parser.parse_args()
     metrics = os.path.join(args.root_dir, "metrics.csv")
@@ -63,7 +63,8 @@ def main() -> None:
     title = f"{config['env']} {config['agent']} seed {config['seed']}"
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {
-        "command": args.command or f"make train-atari ARGS=--root_dir={args.root_dir}",
+        "command": args.command
+        or f"python experiments/train_dqn.py --flagfile={args.root_dir}/flags.txt",
         "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}",
         "env": config["env"],
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,

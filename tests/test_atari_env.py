@@ -2,6 +2,8 @@
 
 import tfa_suite  # noqa: F401  isort: skip
 
+import dataclasses
+
 import numpy as np
 import pytest
 from tf_agents.trajectories import time_step as ts
@@ -138,6 +140,10 @@ def test_atari_training_smoke_run_writes_outputs(tmp_path):
     # One whole game of Pong, scored without clipping: between -21 and 21.
     assert -21.0 <= result.final_eval_mean <= 21.0
     assert os.path.isfile(os.path.join(result.root_dir, "policy", "saved_model.pb"))
+    # Resuming restores every saved value (FrameStoreReplay left out) and trains on.
+    extended = train(dataclasses.replace(config, num_env_steps=240))
+    assert extended.resumed_from_env_steps == result.env_steps
+    assert extended.env_steps >= 240
 
 
 def test_c51_agent_trains_on_atari_frames(tmp_path):

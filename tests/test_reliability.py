@@ -307,6 +307,32 @@ def test_resume_to_finish_does_not_refill_an_uncheckpointed_replay(tmp_path):
     assert os.path.exists(os.path.join(root, "result.json"))
 
 
+@pytest.mark.parametrize("backend", ["graph", "python"])
+def test_resume_restores_every_saved_value(tmp_path, backend):
+    root = str(tmp_path / "run")
+    train(tiny(root, backend=backend))
+    # assert_fully_restored runs after the first train call; it raises on leftovers.
+    resumed = train(tiny(root, backend=backend, num_env_steps=600))
+    assert resumed.resumed_from_env_steps >= 400 and resumed.env_steps >= 600
+
+
+def test_checkpoint_state_the_run_does_not_restore_is_refused(tmp_path, monkeypatch):
+    import tfa_suite.training as training
+
+    root = str(tmp_path / "run")
+    train(tiny(root))
+    real = training.RunCheckpoint
+
+    def without_train_return(directory, **objects):
+        # As if this version of the code no longer tracked a piece of saved state.
+        objects.pop("train_return")
+        return real(directory, **objects)
+
+    monkeypatch.setattr(training, "RunCheckpoint", without_train_return)
+    with pytest.raises(UserError, match="holds state this run did not restore"):
+        train(tiny(root, num_env_steps=600))
+
+
 def test_run_solved_before_an_interruption_finishes_without_training_on(tmp_path):
     root = str(tmp_path / "run")
     # A target any policy reaches: the first gymnasium evaluation solves the run.

@@ -204,7 +204,9 @@ def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp
     "flag, name, fragment",
     [
         ("--json", "mine.json", "exists; pass --overwrite"),
+        ("--json", "scores.txt", "must name a .json file"),
         ("--video", "clip.gif", "must name a .mp4 file"),
+        ("--video", "mine.mp4", "exists; pass --overwrite"),
     ],
 )
 def test_evaluate_refuses_output_paths_without_touching_them(
@@ -260,6 +262,8 @@ def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] == result.env_steps
     assert summary["training_wall_seconds"] > 0
+    # The default command resumes this very run: the run dir's flags name all of it.
+    assert summary["command"] == f"python experiments/train_dqn.py --flagfile={root}/flags.txt"
 
     sys.path.insert(0, os.path.join(repo, "benchmarks"))
     try:

@@ -22,6 +22,7 @@ from tfa_suite.errors import UserError
 class RunCheckpoint:
     def __init__(self, directory: str, max_to_keep: int = 3, **objects: tf.Module):
         self.directory = directory
+        self._status = None
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory, max_to_keep=max_to_keep
@@ -67,11 +68,38 @@ class RunCheckpoint:
                     f"checkpoint {prefix} does not match this run's objects ({e}); "
                     "start a fresh run with a new --root_dir"
                 ) from None
-            # Optimizer slots are created by the first train step and restored then; a run
-            # resumed only to export never creates them, which is not a mismatch.
-            status.expect_partial()
+            self._status = status
             return prefix
         return None
+
+    def expect_partial(self) -> None:
+        """Silences TF's exit-time warnings about saved values that were never restored.
+
+        Values whose objects do not exist yet (optimizer slots before the first train step)
+        are restored when they are created; only a run that never trains leaves them
+        unread. Training resumes keep TF's warning, which would flag a real mismatch.
+        """
+        if self._status is not None:
+            self._status.expect_partial()
+
+    def assert_fully_restored(self) -> None:
+        """After the first train step of a resumed run: every saved value found its object.
+
+        Deferred values (optimizer slots) are restored when the first train step creates
+        them, so from then on anything left unread means the checkpoint and this run hold
+        different state, and training on would silently drop the difference.
+        """
+        if self._status is None:
+            return
+        try:
+            self._status.assert_consumed()
+        except AssertionError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "unmatched values"
+            raise UserError(
+                f"the checkpoint in {self.directory} holds state this run did not restore "
+                f"({first}); start a fresh run with a new --root_dir"
+            ) from None
+        self._status = None
 
     def has(self, env_steps: int) -> bool:
         latest = self.manager.latest_checkpoint

@@ -196,7 +196,15 @@ def train(config: TrainConfig) -> TrainResult:
         # before the stop) goes straight to the export: refilling would be wasted work.
         already_solved = evaluation.solved is not None and config.stop_at_threshold
         will_train = int(env_steps.result()) < config.num_env_steps and not already_solved
-        missing = config.initial_collect_steps - int(loop.replay.num_frames())
+        if not will_train:
+            # No train step will run, so the optimizer's slots are never created and
+            # their saved values are never read: that is expected, not a mismatch.
+            ckpt.expect_partial()
+        # The refill counts toward --num_env_steps, so it never runs past the budget.
+        missing = min(
+            config.initial_collect_steps - int(loop.replay.num_frames()),
+            config.num_env_steps - int(env_steps.result()),
+        )
         if missing > 0 and will_train:
             progress.message(f"collecting {missing:,} steps into the replay buffer before training")
             _run_loop(loop, int(env_steps.result()) + missing, None)
@@ -207,19 +215,27 @@ def train(config: TrainConfig) -> TrainResult:
         next_metrics = _next_multiple(steps, config.metrics_interval)
         next_print = time.monotonic()  # the first progress line comes at the first row
         train_steps_per_iteration = tf.constant(config.train_steps_per_iteration, tf.int64)
+        loss_sum, loss_iterations = 0.0, 0
         if already_solved:
             # Solved before an interruption: finish (export, video) without training on.
             progress.message(f"solved at env step {evaluation.solved.env_steps:,} before resuming")
         while steps < config.num_env_steps and not stop.requested and not already_solved:
-            # Each call runs up to the next event, so where calls end (and so every logged
-            # figure) depends only on the config and seed, never on timing.
+            # Calls are sized from the env step count alone, never from timing, so where
+            # they end (and so every logged figure) depends only on the config and seed.
+            # Reaching an event can take a few calls; see _iterations_within.
             next_event = min(config.num_env_steps, next_eval, next_checkpoint, next_metrics)
             iterations = _iterations_within(next_event - steps, config)
-            loss = _run_loop(loop, iterations, train_steps_per_iteration)
+            call_loss = _run_loop(loop, iterations, train_steps_per_iteration)
+            ckpt.assert_fully_restored()  # once; a no-op for a fresh run
             steps = int(env_steps.result())
-            if not math.isfinite(loss):
-                raise TrainingDiverged(_diverged_message(str(loss), loop))
+            if not math.isfinite(call_loss):
+                raise TrainingDiverged(_diverged_message(str(call_loss), loop))
+            # A row's loss is the mean over every update since the previous row.
+            loss_sum += call_loss * iterations
+            loss_iterations += iterations
             if steps >= next_metrics or steps >= config.num_env_steps:
+                loss = loss_sum / loss_iterations
+                loss_sum, loss_iterations = 0.0, 0
                 next_metrics = _next_multiple(steps, config.metrics_interval)
                 show = time.monotonic() >= next_print or steps >= config.num_env_steps
                 if show:
