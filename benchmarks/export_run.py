@@ -5,7 +5,11 @@
 Works on a finished run or one still training (it reads only metrics.csv and
 config.json, which are written row by row). Writes metrics.csv, learning_curve.png and
 summary.json: env steps, training wall time summed over resumed segments, and every
-evaluation with the best and the last.
+evaluation with the best and the last; for a finished run, also its result.json (the
+final evaluation of the exported policy).
+
+A resumed segment is recognised by wall_seconds going down between rows, since each
+process counts from its own start; the time after a segment's last row is not counted.
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ def main() -> None:
     ]
     os.makedirs(args.out, exist_ok=True)
     shutil.copyfile(metrics, os.path.join(args.out, "metrics.csv"))
+    finished = os.path.join(args.root_dir, "result.json")
+    if os.path.isfile(finished):  # a finished run: its final evaluation of the export
+        shutil.copyfile(finished, os.path.join(args.out, "result.json"))
     title = f"{config['env']} {config['agent']} seed {config['seed']}"
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {

@@ -259,6 +259,7 @@ def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "metrics.csv").read_text() == open(os.path.join(root, "metrics.csv")).read()
     assert (out / "learning_curve.png").stat().st_size > 0
+    assert (out / "result.json").read_text() == open(os.path.join(root, "result.json")).read()
     summary = json.loads((out / "summary.json").read_text())
     # Other tests in this module may have extended the shared run: compare with its file.
     with open(os.path.join(root, "metrics.csv"), newline="") as f:
