@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-cartpole-tutorial test test-slow lint format lock bench results-cartpole clean-venv
+.PHONY: help install train-cartpole train-atari train-cartpole-tutorial test test-slow lint format lock bench bench-atari results-cartpole clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint                    ruff check and format check"
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
+	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
 
 install: $(STAMP)
