@@ -84,6 +84,7 @@ def test_boundary_values_validate(overrides):
         ({"env": "   "}, "--env"),
         ({"backend": "gpu"}, "--backend"),
         ({"loss": "l1"}, "--loss"),
+        ({"agent": "c51", "double_dqn": True}, "--double_dqn"),
         ({"fc_layers": []}, "--fc_layers"),
         ({"fc_layers": [32, 0]}, "--fc_layers"),
         ({"fc_layers": [-8]}, "--fc_layers"),

@@ -177,6 +177,11 @@ def validate(config: TrainConfig) -> None:
     need(config.optimizer_epsilon > 0, "--optimizer_epsilon must be > 0")
     need(config.num_atoms >= 2, "--num_atoms must be >= 2")
     need(config.min_q_value < config.max_q_value, "--min_q_value must be < --max_q_value")
+    need(
+        not (config.agent == "c51" and config.double_dqn),
+        "--double_dqn applies to --agent=dqn only: C51 (TF-Agents' CategoricalDqnAgent) has "
+        "no double-DQN target",
+    )
     need(all(n > 0 for n in config.fc_layers), f"--fc_layers sizes must be > 0: {config.fc_layers}")
     need(config.learning_rate > 0, "--learning_rate must be > 0")
     need(0.0 <= config.gamma <= 1.0, "--gamma must be in [0, 1]")
