@@ -2,6 +2,7 @@
 
 import tfa_suite  # noqa: F401  isort: skip
 
+import csv
 import dataclasses
 
 import numpy as np
@@ -140,6 +141,9 @@ def test_atari_training_smoke_run_writes_outputs(tmp_path):
     # One whole game of Pong, scored without clipping: between -21 and 21.
     assert -21.0 <= result.final_eval_mean <= 21.0
     assert os.path.isfile(os.path.join(result.root_dir, "policy", "saved_model.pb"))
+    # No Pong game ends in 160 steps: the training return is unknown, not a score of 0.
+    with open(os.path.join(result.root_dir, "metrics.csv"), newline="") as f:
+        assert [row["train_return"] for row in csv.DictReader(f)] == ["", ""]
     # Resuming restores every saved value (FrameStoreReplay left out) and trains on.
     extended = train(dataclasses.replace(config, num_env_steps=240))
     assert extended.resumed_from_env_steps == result.env_steps

@@ -64,6 +64,10 @@ class MetricsFile:
         self._file.close()
 
 
+def _fmt_return(value: float) -> str:
+    return f"{'n/a':>7}" if math.isnan(value) else f"{value:7.1f}"
+
+
 def _csv_value(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -106,7 +110,7 @@ class Progress:
         text = (
             f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] "
             f"step {steps:>9,}/{self.total:,} ({pct:4.1f}%) | {rate:7,.0f} steps/s | "
-            f"loss {loss:8.4f} | eps {epsilon:.3f} | train return {train_return:7.1f} | "
+            f"loss {loss:8.4f} | eps {epsilon:.3f} | train return {_fmt_return(train_return)} | "
             f"ETA {_fmt_duration(eta)}"
         )
         print(text, file=self.stream, flush=True)
@@ -158,7 +162,10 @@ def plot_learning_curve(metrics_path: str, png_path: str, title: str, target: fl
     ax.set_ylabel("episode return")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(loc="best")
+    else:  # a short run in which no episode ended and nothing was evaluated
+        ax.text(0.5, 0.5, "no episode finished yet", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     tmp = png_path + ".tmp.png"
     fig.savefig(tmp)

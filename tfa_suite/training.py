@@ -248,7 +248,7 @@ def train(config: TrainConfig) -> TrainResult:
                     int(train_step.numpy()),
                     loss,
                     float(linear_epsilon(config, env_steps)()),
-                    float(loop.train_return.result()),
+                    _train_return(loop),
                     start_time,
                     show,
                 )
@@ -334,6 +334,17 @@ def _iterations_within(remaining: int, config: TrainConfig) -> int:
     return max(1, remaining // most_per_iteration)
 
 
+def _train_return(loop: CollectTrainLoop) -> float:
+    """Mean return of the last training episodes; NaN (shown as n/a) before the first ends.
+
+    TF-Agents' AverageReturnMetric reads 0.0 while its buffer is empty, which on Pong
+    (games of thousands of steps, scores -21..21) looks like a real score.
+    """
+    if int(loop.episodes.result()) == 0:
+        return math.nan
+    return float(loop.train_return.result())
+
+
 def _next_multiple(steps: int, interval: int) -> int:
     if interval <= 0:
         return 2**62
@@ -357,7 +368,8 @@ def _log(
         progress.line(steps, rate, loss, epsilon, train_return)
     with writer.as_default(step=steps):
         tf.summary.scalar("train/loss", loss)
-        tf.summary.scalar("train/episode_return", train_return)
+        if not math.isnan(train_return):
+            tf.summary.scalar("train/episode_return", train_return)
         tf.summary.scalar("train/epsilon", epsilon)
         tf.summary.scalar("perf/env_steps_per_sec", rate)
     metrics.write(
