@@ -85,6 +85,7 @@ def test_boundary_values_validate(overrides):
         ({"backend": "gpu"}, "--backend"),
         ({"loss": "l1"}, "--loss"),
         ({"agent": "c51", "double_dqn": True}, "--double_dqn"),
+        ({"mixed_precision": "fp16"}, "--mixed_precision"),
         ({"fc_layers": []}, "--fc_layers"),
         ({"fc_layers": [32, 0]}, "--fc_layers"),
         ({"fc_layers": [-8]}, "--fc_layers"),

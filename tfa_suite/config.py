@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from tfa_suite.errors import UserError
+from tfa_suite.precision import check_supported
 
 
 def _field(default: Any, help: str, **extra: Any) -> Any:
@@ -48,6 +49,11 @@ class TrainConfig:
     fc_layers: list[int] = _field([256, 256], "hidden layer sizes of the Q-network")
     optimizer: str = _field("adam", "adam, or rmsprop (centered, as in Mnih et al. 2015)")
     optimizer_epsilon: float = _field(1e-7, "epsilon of the optimizer's denominator")
+    mixed_precision: str = _field(
+        "off",
+        "off, or bf16: matmuls and convolutions in bfloat16 via oneDNN's graph rewrite "
+        "(CPUs with AVX512-BF16/AMX; weights stay float32)",
+    )
     num_atoms: int = _field(51, "c51: atoms of the return distribution")
     min_q_value: float = _field(-10.0, "c51: lowest atom")
     max_q_value: float = _field(10.0, "c51: highest atom")
@@ -175,6 +181,7 @@ def validate(config: TrainConfig) -> None:
     parse_conv_layers(config.conv_layers)  # raises a UserError naming --conv_layers
     need(config.optimizer in ("adam", "rmsprop"), "--optimizer must be adam or rmsprop")
     need(config.optimizer_epsilon > 0, "--optimizer_epsilon must be > 0")
+    check_supported(config.mixed_precision)
     need(config.num_atoms >= 2, "--num_atoms must be >= 2")
     need(config.min_q_value < config.max_q_value, "--min_q_value must be < --max_q_value")
     need(

@@ -22,6 +22,7 @@ from tfa_suite.errors import EnvironmentFailed, UserError
 from tfa_suite.graph_eval import GraphEvaluator
 from tfa_suite.interrupts import stop_on_signals
 from tfa_suite.loop import CollectTrainLoop, linear_epsilon
+from tfa_suite.precision import graph_precision
 from tfa_suite.reporting import MetricsFile, Progress, read_metrics
 from tfa_suite.run_dir import open_run_dir
 from tfa_suite.run_evaluation import RunEvaluation
@@ -115,6 +116,11 @@ def train(config: TrainConfig) -> TrainResult:
     """
     start_time = time.monotonic()
     config = resolve_config(config)
+    with graph_precision(config.mixed_precision):
+        return _train(config, start_time)
+
+
+def _train(config: TrainConfig, start_time: float) -> TrainResult:
     spec = envs.EnvSpec(
         config.env, envs.parse_env_kwargs(config.env_kwargs), config.max_episode_steps
     )
