@@ -5,6 +5,8 @@ import tfa_suite  # noqa: F401  isort: skip
 import csv
 import json
 import os
+import subprocess
+import sys
 
 import imageio.v2 as imageio
 import numpy as np
@@ -15,6 +17,18 @@ from tfa_suite.config import TrainConfig
 from tfa_suite.errors import UserError
 from tfa_suite.saved_policy import SavedPolicy
 from tfa_suite.training import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(path: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Runs one of the repo's scripts (`experiments/evaluate.py`, ...) in a fresh process."""
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, path), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def tiny_config(root_dir: str, **overrides) -> TrainConfig:
@@ -156,36 +170,24 @@ def test_evaluation_side_imports_no_tf_agents():
         "import sys, tfa_suite.saved_policy, tfa_suite.evaluation, tfa_suite.envs; "
         "sys.exit('tf_agents' in sys.modules)"
     )
-    import subprocess
-    import sys
-
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
 def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp_path):
     import re
-    import subprocess
-    import sys
 
     from tfa_suite.training import EVAL_SEED_OFFSET
 
     root, result = finished_run
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     video = tmp_path / "eval.mp4"
     scores = tmp_path / "eval.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(repo, "experiments", "evaluate.py"),
-            f"--policy_dir={os.path.join(root, 'policy')}",
-            "--episodes=2",
-            f"--seed={EVAL_SEED_OFFSET}",
-            f"--video={video}",
-            f"--json={scores}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_script(
+        "experiments/evaluate.py",
+        f"--policy_dir={os.path.join(root, 'policy')}",
+        "--episodes=2",
+        f"--seed={EVAL_SEED_OFFSET}",
+        f"--video={video}",
+        f"--json={scores}",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     match = re.search(r"return (-?[\d.]+) ± ([\d.]+) over 2 episodes", proc.stdout)
@@ -212,24 +214,14 @@ def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp
 def test_evaluate_refuses_output_paths_without_touching_them(
     finished_run, tmp_path, flag, name, fragment
 ):
-    import subprocess
-    import sys
-
     root, _ = finished_run
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = tmp_path / name
     target.write_text("the user's own file\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(repo, "experiments", "evaluate.py"),
-            f"--policy_dir={os.path.join(root, 'policy')}",
-            "--episodes=1",
-            f"{flag}={target}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_script(
+        "experiments/evaluate.py",
+        f"--policy_dir={os.path.join(root, 'policy')}",
+        "--episodes=1",
+        f"{flag}={target}",
     )
     assert proc.returncode != 0
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
@@ -239,23 +231,9 @@ def test_evaluate_refuses_output_paths_without_touching_them(
 
 
 def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp_path):
-    import subprocess
-    import sys
-
     root, result = finished_run
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / "exported"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(repo, "benchmarks", "export_run.py"),
-            f"--root_dir={root}",
-            f"--out={out}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_script("benchmarks/export_run.py", f"--root_dir={root}", f"--out={out}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "metrics.csv").read_text() == open(os.path.join(root, "metrics.csv")).read()
     assert (out / "learning_curve.png").stat().st_size > 0
@@ -269,7 +247,7 @@ def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp
     # The default command resumes this very run: the run dir's flags name all of it.
     assert summary["command"] == f"python experiments/train_dqn.py --flagfile={root}/flags.txt"
 
-    sys.path.insert(0, os.path.join(repo, "benchmarks"))
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
     try:
         from export_run import wall_seconds
     finally:
