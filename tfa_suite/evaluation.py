@@ -7,7 +7,6 @@ policy in a fresh process without TF-Agents or the training code.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -16,6 +15,7 @@ import numpy as np
 from tfa_suite.envs.atari_eval import atari_game, record_atari_video, run_atari_episodes
 from tfa_suite.envs.loading import EnvSpec, make_gym_env
 from tfa_suite.errors import EnvironmentFailed
+from tfa_suite.video import mp4_writer
 
 # Maps a batch of observations [N, ...] to a batch of actions [N].
 ActionFn = Callable[[np.ndarray], np.ndarray]
@@ -111,8 +111,6 @@ def record_video(
     sticky_actions: float = 0.0,
 ) -> EpisodeStats:
     """Writes an MP4 of `num_episodes` greedy episodes, played one after another."""
-    import imageio.v2 as imageio
-
     game = atari_game(spec.env)
     if game is not None:
         returns, lengths = record_atari_video(
@@ -123,14 +121,10 @@ def record_video(
     env = make_gym_env(spec, render=True)
     returns, lengths = [], []
     fps = int(env.metadata.get("render_fps") or 30)
-    # Written beside the target and renamed into place: a failure never leaves a
-    # half-written video where a good one was.
-    tmp = path + ".tmp.mp4"
     try:
         _env_call(env.reset, seed=seed)
         _frame(env)  # fails early, before a file exists, if the env cannot render
-        # macro_block_size 2: H.264 needs even sizes, and 2 avoids rescaling most frames.
-        with imageio.get_writer(tmp, fps=fps, macro_block_size=2) as writer:
+        with mp4_writer(path, fps) as writer:
             for episode in range(num_episodes):
                 obs, _ = _env_call(env.reset, seed=seed + episode)
                 total, steps = 0.0, 0
@@ -147,11 +141,8 @@ def record_video(
                         break
                 returns.append(total)
                 lengths.append(steps)
-        os.replace(tmp, path)
     finally:
         env.close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return EpisodeStats(returns=np.asarray(returns), lengths=np.asarray(lengths))
 
 

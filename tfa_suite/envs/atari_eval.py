@@ -7,7 +7,6 @@ actions (Machado et al. 2018 use 0.25) are the caller's choice.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tfa_suite.errors import UserError
+from tfa_suite.video import mp4_writer
 
 ActionFn = Callable[[np.ndarray], np.ndarray]
 # ale-py's vector env options that `--env_kwargs` may set for an Atari game.
@@ -60,6 +60,13 @@ def channels_last(obs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(obs, 1, -1))
 
 
+def _whole_game_options(sticky_actions: float) -> dict[str, Any]:
+    """Evaluation plays whole games with true scores: no life-loss ends, no clipping."""
+    return dict(
+        repeat_action_probability=sticky_actions, episodic_life=False, reward_clipping=False
+    )
+
+
 def run_atari_episodes(
     action_fn: ActionFn,
     game: str,
@@ -69,14 +76,7 @@ def run_atari_episodes(
     sticky_actions: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns (scores, agent steps) of one whole game in each of `num_episodes` emulators."""
-    env = make_vector_env(
-        game,
-        num_episodes,
-        env_kwargs,
-        repeat_action_probability=sticky_actions,
-        episodic_life=False,
-        reward_clipping=False,
-    )
+    env = make_vector_env(game, num_episodes, env_kwargs, **_whole_game_options(sticky_actions))
     try:
         obs, _ = env.reset(seed=seed)
         returns = np.zeros(num_episodes)
@@ -109,46 +109,36 @@ def record_atari_video(
     the same actions and renders full-size colour frames. Both are deterministic given
     the seed and the actions, so they stay in lockstep.
     """
-    import imageio.v2 as imageio
-
-    common = dict(
-        repeat_action_probability=sticky_actions, episodic_life=False, reward_clipping=False
-    )
+    common = _whole_game_options(sticky_actions)
     returns, lengths = [], []
-    tmp = path + ".tmp.mp4"
-    try:
-        with imageio.get_writer(tmp, fps=VIDEO_FPS, macro_block_size=2) as writer:
-            for episode in range(num_episodes):
-                policy_env = make_vector_env(game, 1, env_kwargs, **common)
-                screen_env = make_vector_env(
-                    game,
-                    1,
-                    env_kwargs,
-                    img_height=210,
-                    img_width=160,
-                    grayscale=False,
-                    stack_num=1,
-                    **common,
-                )
-                try:
-                    obs, _ = policy_env.reset(seed=seed + episode)
-                    screen, _ = screen_env.reset(seed=seed + episode)
-                    total, steps, done = 0.0, 0, False
-                    while not done:
-                        writer.append_data(np.asarray(screen[0, 0], np.uint8))
-                        action = np.asarray(action_fn(channels_last(obs)), dtype=np.int64)
-                        obs, reward, terminated, truncated, _ = policy_env.step(action)
-                        screen, *_ = screen_env.step(action)
-                        total += float(reward[0])
-                        steps += 1
-                        done = bool(terminated[0] or truncated[0])
-                    returns.append(total)
-                    lengths.append(steps)
-                finally:
-                    policy_env.close()
-                    screen_env.close()
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with mp4_writer(path, VIDEO_FPS) as writer:
+        for episode in range(num_episodes):
+            policy_env = make_vector_env(game, 1, env_kwargs, **common)
+            screen_env = make_vector_env(
+                game,
+                1,
+                env_kwargs,
+                img_height=210,
+                img_width=160,
+                grayscale=False,
+                stack_num=1,
+                **common,
+            )
+            try:
+                obs, _ = policy_env.reset(seed=seed + episode)
+                screen, _ = screen_env.reset(seed=seed + episode)
+                total, steps, done = 0.0, 0, False
+                while not done:
+                    writer.append_data(np.asarray(screen[0, 0], np.uint8))
+                    action = np.asarray(action_fn(channels_last(obs)), dtype=np.int64)
+                    obs, reward, terminated, truncated, _ = policy_env.step(action)
+                    screen, *_ = screen_env.step(action)
+                    total += float(reward[0])
+                    steps += 1
+                    done = bool(terminated[0] or truncated[0])
+                returns.append(total)
+                lengths.append(steps)
+            finally:
+                policy_env.close()
+                screen_env.close()
     return np.asarray(returns), np.asarray(lengths)
