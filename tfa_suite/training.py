@@ -200,8 +200,9 @@ def _train(config: TrainConfig, start_time: float) -> TrainResult:
         # was not checkpointed (--checkpoint_replay=false) refills it with its own policy.
         # A run resumed only to finish (its --num_env_steps already reached, or solved
         # before the stop) goes straight to the export: refilling would be wasted work.
+        steps = int(env_steps.result())
         already_solved = evaluation.solved is not None and config.stop_at_threshold
-        will_train = int(env_steps.result()) < config.num_env_steps and not already_solved
+        will_train = steps < config.num_env_steps and not already_solved
         if not will_train:
             # No train step will run, so the optimizer's slots are never created and
             # their saved values are never read: that is expected, not a mismatch.
@@ -209,13 +210,12 @@ def _train(config: TrainConfig, start_time: float) -> TrainResult:
         # The refill counts toward --num_env_steps, so it never runs past the budget.
         missing = min(
             config.initial_collect_steps - int(loop.replay.num_frames()),
-            config.num_env_steps - int(env_steps.result()),
+            config.num_env_steps - steps,
         )
         if missing > 0 and will_train:
             progress.message(f"collecting {missing:,} steps into the replay buffer before training")
-            _run_loop(loop, int(env_steps.result()) + missing, None)
-
-        steps = int(env_steps.result())
+            _run_loop(loop, steps + missing, None)  # maps env failures to one-line errors
+            steps = int(env_steps.result())
         next_eval = _next_multiple(steps, config.eval_interval)
         next_checkpoint = _next_multiple(steps, config.checkpoint_interval)
         next_metrics = _next_multiple(steps, config.metrics_interval)

@@ -193,26 +193,6 @@ class FrameStoreReplay(tf.Module):
         return self._max_length * self._batch_size
 
     @property
-    def batch_size(self) -> int:
-        return self._batch_size
-
-    @property
-    def max_length(self) -> int:
-        return self._max_length
-
-    @property
-    def stack(self) -> int:
-        return self._stack
-
-    @property
-    def device(self) -> str:
-        return self._device
-
-    @property
-    def reset_padding(self) -> str:
-        return self._reset_padding
-
-    @property
     def layout(self) -> str:
         return "packed" if self._packed else "planes"
 
