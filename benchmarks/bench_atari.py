@@ -84,25 +84,25 @@ def measure(step: Callable[[], float], args: argparse.Namespace, what: str) -> d
 
 def load(flagfile: str) -> tuple[TrainConfig, envs.EnvSpec]:
     config = resolve_config(config_from_flagfile(flagfile))
-    if atari_game(config.env) is None:
-        sys.exit(f"{flagfile}: {config.env} is not an ALE/<Game>-v5 id")
-    kwargs = envs.parse_env_kwargs(config.env_kwargs)
-    return config, envs.EnvSpec(config.env, kwargs, config.max_episode_steps)
+    if atari_game(config.run.env) is None:
+        sys.exit(f"{flagfile}: {config.run.env} is not an ALE/<Game>-v5 id")
+    kwargs = envs.parse_env_kwargs(config.run.env_kwargs)
+    return config, envs.EnvSpec(config.run.env, kwargs, config.run.max_episode_steps)
 
 
 def raw_emulator(config: TrainConfig, spec: envs.EnvSpec, args: argparse.Namespace) -> dict:
     """(a): the options `AtariEnvironment(training=True)` passes, random actions, no TF."""
     env = make_vector_env(
-        atari_game(config.env), config.num_envs, spec.kwargs, repeat_action_probability=0.0,
+        atari_game(config.run.env), config.run.num_envs, spec.kwargs, repeat_action_probability=0.0,
         episodic_life=False, life_loss_info=True, reward_clipping=True, stack_num=4,
     )  # fmt: skip
-    rng, actions = np.random.default_rng(config.seed), int(env.single_action_space.n)
-    env.reset(seed=config.seed)
+    rng, actions = np.random.default_rng(config.run.seed), int(env.single_action_space.n)
+    env.reset(seed=config.run.seed)
 
     def step() -> float:
         for _ in range(16):
-            env.step(rng.integers(0, actions, config.num_envs))
-        return 16.0 * config.num_envs
+            env.step(rng.integers(0, actions, config.run.num_envs))
+        return 16.0 * config.run.num_envs
 
     try:
         return measure(step, args, "(a) emulator agent steps/s")
@@ -111,9 +111,9 @@ def raw_emulator(config: TrainConfig, spec: envs.EnvSpec, args: argparse.Namespa
 
 
 def prepared(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
-    tf.random.set_seed(config.seed)
+    tf.random.set_seed(config.run.seed)
     parts = build(config, spec)
-    parts.loop.initial_collect(FILL_STEPS)  # also traces loop.run
+    parts.loop.prefill(FILL_STEPS)  # also traces loop.run
     return parts
 
 
@@ -123,7 +123,7 @@ def loop_step(parts: Parts, iterations: int, train_steps: int) -> Callable[[], f
 
     def step() -> float:
         before = int(parts.loop.env_steps.result())
-        parts.loop.run(k, t)
+        parts.loop.collect_train(k, t)
         return float(int(parts.loop.env_steps.result()) - before)
 
     return step
@@ -141,7 +141,7 @@ def train_only(parts: Parts, config: TrainConfig, jit: bool) -> Callable[[], flo
     @tf.function(autograph=False)
     def run(count: tf.Tensor) -> tf.Tensor:
         def body(i: tf.Tensor, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            sample, _ = replay.get_next(config.batch_size, num_steps=config.n_step + 1)
+            sample, _ = replay.get_next(config.loop.batch_size, num_steps=config.agent.n_step + 1)
             return i + 1, total + train(sample)
 
         with tf.device(parts.device):
@@ -202,15 +202,17 @@ def verdict(name: str, result: dict[str, Any], base: float | None) -> str:
 def update_flops(config: TrainConfig, obs_shape: list[int], num_actions: int) -> float:
     height, width, channels = obs_shape
     macs = 0
-    for filters, kernel, stride in parse_conv_layers(config.conv_layers):
+    for filters, kernel, stride in parse_conv_layers(config.agent.conv_layers):
         height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
         macs += height * width * filters * kernel * kernel * channels
         channels = filters
     inputs = height * width * channels
-    for units in [*config.fc_layers, num_actions]:
+    for units in [*config.agent.fc_layers, num_actions]:
         macs, inputs = macs + inputs * units, units
-    passes = 4 + int(config.double_dqn)  # forward + backward (~2x) + target (+ double) forward
-    return 2.0 * macs * config.batch_size * passes
+    passes = 4 + int(
+        config.agent.double_dqn
+    )  # forward + backward (~2x) + target (+ double) forward
+    return 2.0 * macs * config.loop.batch_size * passes
 
 
 def matmul_gflops(seconds: float, n: int = 1024, chain: int = 8) -> float:
@@ -232,7 +234,7 @@ def replay_bytes(parts: Parts, config: TrainConfig) -> dict[str, Any]:
     # TFUniformReplayBuffer's storage is all per item but one 8-byte counter, so a small
     # instance gives its per-transition figure when the loop uses another buffer.
     uniform = used if isinstance(used, TFUniformReplayBuffer) else TFUniformReplayBuffer(
-        spec, batch_size=config.num_envs, max_length=64, device=parts.device)  # fmt: skip
+        spec, batch_size=config.run.num_envs, max_length=64, device=parts.device)  # fmt: skip
     total = sum(v.shape.num_elements() * v.dtype.size for v in uniform.variables())
     out = {"tf_uniform": total / int(uniform.capacity), "frame_store": None, "note": None}
     try:
@@ -243,8 +245,8 @@ def replay_bytes(parts: Parts, config: TrainConfig) -> dict[str, Any]:
         return {**out, "note": "FrameStoreReplay has no bytes_per_transition()"}
     store = used if isinstance(used, FrameStoreReplay) else None
     result = guarded(lambda: {"b": float((store or FrameStoreReplay(
-        spec, batch_size=config.num_envs, stack=int(spec.observation.shape[-1]),
-        max_length=math.ceil(config.replay_capacity / config.num_envs), device=parts.device,
+        spec, batch_size=config.run.num_envs, stack=int(spec.observation.shape[-1]),
+        max_length=math.ceil(config.loop.replay_capacity / config.run.num_envs), device=parts.device,
     )).bytes_per_transition())})  # fmt: skip
     return {**out, "frame_store": result.get("b"), "note": result.get("error")}
 
@@ -340,13 +342,17 @@ def main() -> None:
     if contended:
         print(f"WARNING: {warning}", flush=True)
     config, spec = load(args.flagfile)
-    per_update = config.collect_steps_per_iteration / max(config.train_steps_per_iteration, 1)
+    per_update = config.loop.collect_steps_per_iteration / max(
+        config.loop.train_steps_per_iteration, 1
+    )
     raw = raw_emulator(config, spec, args)
     parts = prepared(config, spec)
     collect = measure(loop_step(parts, 16, 0), args, "(b) collect-only env steps/s")
     train = measure(train_only(parts, config, jit=False), args, "(c) updates/s")
     variants = {"xla": guarded(lambda: measure(train_only(parts, config, True), args, "XLA"))}
-    both = measure(loop_step(parts, 4, config.train_steps_per_iteration), args, "(d) env steps/s")
+    both = measure(
+        loop_step(parts, 4, config.loop.train_steps_per_iteration), args, "(d) env steps/s"
+    )
     replay = replay_bytes(parts, config)
     gflops = statistics.median(matmul_gflops(args.seconds) for _ in range(args.repeats))
     obs_shape = parts.tf_env.time_step_spec().observation.shape.as_list()
@@ -367,7 +373,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "benchmark": "Atari env steps/s: emulator, collection, updates, collect+train loop",
         "mode": f"{'quick' if args.quick else 'full'}: {args.repeats} x {args.seconds:g} s",
-        "flagfile": args.flagfile, "env": config.env, "num_envs": config.num_envs,
+        "flagfile": args.flagfile, "env": config.run.env, "num_envs": config.run.num_envs,
         "env_steps_per_update": per_update, "replay": type(parts.loop.replay).__name__,
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load": {"before": load_before, "after": os.getloadavg()}, "contended": contended,

@@ -48,14 +48,16 @@ def main() -> None:
     parser.add_argument(
         "--command",
         default=None,
-        help="how the run was made (default: train_dqn.py with the run's own flags.txt)",
+        help="how the run was made (default: train.py with the run's own flags.txt)",
     )
     args = parser.parse_args()
     metrics = os.path.join(args.root_dir, "metrics.csv")
     if not os.path.isfile(metrics):
         sys.exit(f"error: {metrics} does not exist; --root_dir must be a tfa_suite run")
     with open(os.path.join(args.root_dir, "config.json")) as f:
-        config = json.load(f)
+        saved = json.load(f)
+    # config.json holds sections (run, loop, agent); older runs saved one flat object.
+    config = saved["run"] if isinstance(saved.get("run"), dict) else saved
     rows = read_metrics(metrics)
     evals = [
         {"env_steps": int(r["env_steps"]), "mean": r["eval_mean"], "std": r["eval_std"]}
@@ -71,7 +73,7 @@ def main() -> None:
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {
         "command": args.command
-        or f"python experiments/train_dqn.py --flagfile={args.root_dir}/flags.txt",
+        or f"python experiments/train.py --flagfile={args.root_dir}/flags.txt",
         "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}",
         "env": config["env"],
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tf_agents.agents.dqn import dqn_agent
+from tf_agents.metrics import tf_metrics
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
-from tfa_suite.agents import build_agent
-from tfa_suite.config import TrainConfig
+from tfa_suite.agents import AgentContext, build_agent
+from tfa_suite.config import make_config
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.errors import UnsupportedSpaceError, UserError
@@ -33,9 +34,16 @@ def cartpole_specs():
 
 
 def make_agent(specs, **overrides):
-    config = TrainConfig(**{**SMALL, **overrides})
+    config = make_config(**{**SMALL, **overrides})
     counter = tf.Variable(0, dtype=tf.int64, name="train_step")
-    agent = build_agent(config, *specs, counter, lambda: tf.constant(0.1))
+    context = AgentContext(
+        time_step_spec=specs[0],
+        action_spec=specs[1],
+        train_step=counter,
+        env_steps=tf_metrics.EnvironmentSteps(),
+        initial_collect_steps=0,
+    )
+    agent = build_agent(config, context).agent
     return agent, counter
 
 
@@ -173,10 +181,12 @@ def test_integer_multibinary_observations_are_cast_for_the_network():
 def test_continuous_actions_are_rejected_naming_the_action_spec():
     specs = env_specs("Pendulum-v1")
     with pytest.raises(UnsupportedSpaceError) as info:
-        make_agent(specs)
+        make_agent(specs, env="Pendulum-v1")
     message = str(info.value)
-    assert "Discrete action space" in message
-    assert "action spec" in message and "float32" in message
+    # It names the env's action kind and the agents that take it.
+    assert "--agent=dqn takes discrete actions, but Pendulum-v1 has continuous" in message
+    assert "float32" in message
+    assert "agents for continuous actions: ddpg, sac, td3" in message
 
 
 def test_discrete_observations_are_rejected_naming_the_observation_spec():

@@ -3,7 +3,6 @@
 import tfa_suite  # noqa: F401  isort: skip
 
 import csv
-import dataclasses
 
 import numpy as np
 import pytest
@@ -115,10 +114,10 @@ def test_unknown_game_is_a_user_error():
 def test_atari_training_smoke_run_writes_outputs(tmp_path):
     import os
 
-    from tfa_suite.config import TrainConfig
+    from tfa_suite.config import make_config
     from tfa_suite.training import train
 
-    config = TrainConfig(
+    config = make_config(
         env="ALE/Pong-v5",
         root_dir=str(tmp_path / "pong"),
         conv_layers="16:8:4,32:4:2",
@@ -145,7 +144,7 @@ def test_atari_training_smoke_run_writes_outputs(tmp_path):
     with open(os.path.join(result.root_dir, "metrics.csv"), newline="") as f:
         assert [row["train_return"] for row in csv.DictReader(f)] == ["", ""]
     # Resuming restores every saved value (FrameStoreReplay left out) and trains on.
-    extended = train(dataclasses.replace(config, num_env_steps=240))
+    extended = train(config.replace(num_env_steps=240))
     assert extended.resumed_from_env_steps == result.env_steps
     assert extended.env_steps >= 240
 
@@ -153,12 +152,12 @@ def test_atari_training_smoke_run_writes_outputs(tmp_path):
 def test_c51_agent_trains_on_atari_frames(tmp_path):
     import tensorflow as tf
 
-    from tfa_suite.config import TrainConfig
+    from tfa_suite.config import make_config
     from tfa_suite.envs.loading import EnvSpec
     from tfa_suite.training import build, resolve_config
 
     config = resolve_config(
-        TrainConfig(
+        make_config(
             env="ALE/Pong-v5",
             agent="c51",
             root_dir="unused",
@@ -171,12 +170,12 @@ def test_c51_agent_trains_on_atari_frames(tmp_path):
             initial_collect_steps=32,
         )
     )
-    parts = build(config, EnvSpec(config.env))
+    parts = build(config, EnvSpec(config.run.env))
     # Stacked frames go to the frame-once replay: about one 84x84 frame per transition.
     from tfa_suite.replay.frame_store import FrameStoreReplay
 
     assert isinstance(parts.loop.replay, FrameStoreReplay)
     assert parts.loop.replay.bytes_per_transition() < 8 * 1024
-    parts.loop.initial_collect(32)
-    loss = float(parts.loop.run(tf.constant(2, tf.int64), tf.constant(2, tf.int64)))
+    parts.loop.prefill(32)
+    loss = float(parts.loop.collect_train(tf.constant(2, tf.int64), tf.constant(2, tf.int64)))
     assert np.isfinite(loss) and loss > 0  # cross-entropy over 51 atoms

@@ -20,12 +20,12 @@ import sys
 
 import pytest
 
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import make_config
 from tfa_suite.errors import UnsupportedSpaceError, UserError
 from tfa_suite.run_dir import CONFIG_FILE, open_run_dir
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-TRAIN = "experiments/train_dqn.py"
+TRAIN = "experiments/train.py"
 EVALUATE = "experiments/evaluate.py"
 # Keeps the runs that get past the checks (they must not) small.
 SMALL = ["--fc_layers=8", "--replay_capacity=1000", "--num_env_steps=10", "--video_episodes=0"]
@@ -61,7 +61,16 @@ def cli(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     paths = {
         name: tmp / name
-        for name in ("unknown_env", "bad_import", "pendulum", "gamma", "inconsistent")
+        for name in (
+            "unknown_env",
+            "bad_import",
+            "pendulum",
+            "gamma",
+            "inconsistent",
+            "foreign_flag",
+            "tiny_replay",
+            "cartpole_sac",
+        )
     }
 
     root_file = tmp / "a_file"
@@ -74,7 +83,7 @@ def cli(tmp_path_factory):
     (not_a_run / "data" / "x.csv").write_text("1,2\n")
 
     other_run = tmp / "other_run"
-    open_run_dir(TrainConfig(root_dir=str(other_run), fc_layers=[8]))
+    open_run_dir(make_config(root_dir=str(other_run), fc_layers=[8]))
 
     not_a_policy = tmp / "not_a_policy"
     not_a_policy.mkdir()
@@ -94,6 +103,20 @@ def cli(tmp_path_factory):
         ],
         "pendulum": [TRAIN, "--env=Pendulum-v1", f"--root_dir={paths['pendulum']}"],
         "gamma": [TRAIN, "--gamma=2", f"--root_dir={paths['gamma']}"],
+        "foreign_flag": [
+            TRAIN,
+            "--agent=sac",
+            "--env=Pendulum-v1",
+            "--epsilon_start=0.5",
+            f"--root_dir={paths['foreign_flag']}",
+        ],
+        "tiny_replay": [
+            TRAIN,
+            "--replay_capacity=10",
+            "--batch_size=64",
+            f"--root_dir={paths['tiny_replay']}",
+        ],
+        "cartpole_sac": [TRAIN, "--agent=sac", f"--root_dir={paths['cartpole_sac']}"],
         "inconsistent": [
             TRAIN,
             "--collect_steps_per_iteration=3",
@@ -144,8 +167,14 @@ def assert_user_error(outcome: Outcome, *fragments: str) -> None:
     [
         ("unknown_env", ["NoSuchEnvironment"]),
         ("bad_import", ["cannot import module 'no_such_module_xyz.envs'"]),
-        ("pendulum", ["Discrete action space", "action spec"]),
+        ("pendulum", ["--agent=dqn takes discrete actions", "ddpg, sac, td3"]),
         ("gamma", ["--gamma must be in [0, 1]"]),
+        (
+            "foreign_flag",
+            ["--epsilon_start does not apply to --agent=sac", "--alpha_learning_rate"],
+        ),
+        ("tiny_replay", ["--replay_capacity (10) must be >= --batch_size (64)"]),
+        ("cartpole_sac", ["--agent=sac takes continuous actions", "discrete actions: c51, dqn"]),
     ],
 )
 def test_train_rejects_bad_input_before_creating_the_root_dir(cli, name, fragments):
@@ -178,7 +207,7 @@ def test_train_refuses_a_run_with_a_different_config(cli):
     assert "replay_capacity" not in cli["outcomes"]["other_run"].last_line  # only the real diff
     assert snapshot(cli["other_run"]) == cli["before"]["other_run"]
     saved = json.loads((cli["other_run"] / CONFIG_FILE).read_text())
-    assert saved["fc_layers"] == [8]
+    assert saved["agent"]["fc_layers"] == [8]
 
 
 def test_evaluate_rejects_a_missing_policy_dir(cli):
@@ -200,37 +229,37 @@ def test_evaluate_rejects_a_corrupt_policy(cli):
 
 def test_open_run_dir_creates_a_new_run(tmp_path):
     root = tmp_path / "new" / "run"
-    config = TrainConfig(root_dir=str(root), fc_layers=[8], seed=3)
+    config = make_config(root_dir=str(root), fc_layers=[8], seed=3)
     run, resuming = open_run_dir(config)
     assert resuming is False
     assert run.root == str(root)
     saved = json.loads((root / CONFIG_FILE).read_text())
-    assert saved["fc_layers"] == [8] and saved["seed"] == 3
+    assert saved["agent"]["fc_layers"] == [8] and saved["run"]["seed"] == 3
     assert "--fc_layers=8\n" in (root / "flags.txt").read_text()
     assert sorted(os.listdir(root)) == ["config.json", "flags.txt"]  # no leftovers
 
 
 def test_open_run_dir_accepts_an_empty_existing_directory(tmp_path):
-    _, resuming = open_run_dir(TrainConfig(root_dir=str(tmp_path)))
+    _, resuming = open_run_dir(make_config(root_dir=str(tmp_path)))
     assert resuming is False
     assert (tmp_path / CONFIG_FILE).is_file()
 
 
 def test_open_run_dir_resumes_the_same_config(tmp_path):
-    config = TrainConfig(root_dir=str(tmp_path), fc_layers=[8])
+    config = make_config(root_dir=str(tmp_path), fc_layers=[8])
     open_run_dir(config)
     _, resuming = open_run_dir(config)
     assert resuming is True
 
 
 def test_open_run_dir_resumes_when_only_non_identity_fields_differ(tmp_path):
-    open_run_dir(TrainConfig(root_dir=str(tmp_path), fc_layers=[8], eval_interval=100))
+    open_run_dir(make_config(root_dir=str(tmp_path), fc_layers=[8], eval_interval=100))
     _, resuming = open_run_dir(
-        TrainConfig(root_dir=str(tmp_path), fc_layers=[8], eval_interval=50, num_env_steps=7)
+        make_config(root_dir=str(tmp_path), fc_layers=[8], eval_interval=50, num_env_steps=7)
     )
     assert resuming is True
     saved = json.loads((tmp_path / CONFIG_FILE).read_text())
-    assert saved["eval_interval"] == 50 and saved["num_env_steps"] == 7
+    assert saved["run"]["eval_interval"] == 50 and saved["run"]["num_env_steps"] == 7
 
 
 @pytest.mark.parametrize(
@@ -249,10 +278,10 @@ def test_open_run_dir_resumes_when_only_non_identity_fields_differ(tmp_path):
 )
 def test_open_run_dir_refuses_a_different_identity(tmp_path, field, old, new):
     base = {"root_dir": str(tmp_path), "collect_steps_per_iteration": 2}
-    open_run_dir(TrainConfig(**base, **{field: old}))
+    open_run_dir(make_config(**base, **{field: old}))
     before = snapshot(tmp_path)
     with pytest.raises(UserError) as info:
-        open_run_dir(TrainConfig(**base, **{field: new}))
+        open_run_dir(make_config(**base, **{field: new}))
     message = str(info.value)
     assert "different configuration" in message
     assert f"{field}: run has {old!r}, flags give {new!r}" in message
@@ -264,21 +293,21 @@ def test_open_run_dir_refuses_a_file(tmp_path):
     path = tmp_path / "file"
     path.write_text("keep me")
     with pytest.raises(UserError, match="is a file"):
-        open_run_dir(TrainConfig(root_dir=str(path)))
+        open_run_dir(make_config(root_dir=str(path)))
     assert path.read_text() == "keep me"
 
 
 def test_open_run_dir_refuses_a_non_empty_non_run_directory(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="holds no tfa_suite run"):
-        open_run_dir(TrainConfig(root_dir=str(tmp_path)))
+        open_run_dir(make_config(root_dir=str(tmp_path)))
     assert snapshot(tmp_path) == {"notes.txt": b"mine"}
 
 
 def test_open_run_dir_reports_an_unreadable_config(tmp_path):
     (tmp_path / CONFIG_FILE).write_text("{ not json")
     with pytest.raises(UserError, match="unreadable"):
-        open_run_dir(TrainConfig(root_dir=str(tmp_path)))
+        open_run_dir(make_config(root_dir=str(tmp_path)))
     assert (tmp_path / CONFIG_FILE).read_text() == "{ not json"
 
 
@@ -293,11 +322,11 @@ def test_open_run_dir_reports_an_unreadable_config(tmp_path):
         ({"env": "NoSuchEnvironment-v0"}, UserError, "NoSuchEnvironment"),
         ({"env": "CartPole-v1", "env_kwargs": "{oops"}, UserError, "--env_kwargs"),
         ({"env": "CartPole-v1", "env_kwargs": '{"bad_kwarg": 1}'}, UserError, "bad_kwarg"),
-        ({"env": "Pendulum-v1"}, UnsupportedSpaceError, "Discrete action space"),
+        ({"env": "Pendulum-v1"}, UnsupportedSpaceError, "agents for continuous actions: ddpg"),
         ({"env": "FrozenLake-v1"}, UnsupportedSpaceError, "observation"),
         ({"env": "tests.envs_for_tests:DictObsEnv"}, UnsupportedSpaceError, "Dict("),
         ({"env": "MountainCar-v0", "backend": "graph"}, UserError, "--backend=graph"),
-        ({"agent": "ppo"}, UserError, "--agent"),
+        ({"env": "CartPole-v1", "agent": "sac"}, UnsupportedSpaceError, "--agent=sac takes"),
     ],
 )
 def test_train_rejects_bad_input_without_touching_the_root_dir(
@@ -306,7 +335,8 @@ def test_train_rejects_bad_input_without_touching_the_root_dir(
     from tfa_suite.training import train
 
     root = tmp_path / "run"
-    config = TrainConfig(root_dir=str(root), fc_layers=[8], replay_capacity=1000, **overrides)
+    layers = {"actor_layers": [8]} if overrides.get("agent") == "sac" else {"fc_layers": [8]}
+    config = make_config(root_dir=str(root), replay_capacity=1000, **layers, **overrides)
     with pytest.raises(error) as info:
         train(config)
     assert fragment in str(info.value)
@@ -319,7 +349,7 @@ def test_train_refuses_a_root_dir_file_in_process(tmp_path):
     path = tmp_path / "file"
     path.write_text("keep me")
     with pytest.raises(UserError, match="is a file"):
-        train(TrainConfig(root_dir=str(path), fc_layers=[8], replay_capacity=1000))
+        train(make_config(root_dir=str(path), fc_layers=[8], replay_capacity=1000))
     assert path.read_text() == "keep me"
 
 
@@ -328,5 +358,5 @@ def test_train_rejects_a_negative_seed_as_a_user_error(tmp_path):
 
     root = tmp_path / "run"
     with pytest.raises(UserError, match="--seed"):
-        train(TrainConfig(root_dir=str(root), seed=-1, fc_layers=[8], replay_capacity=1000))
+        train(make_config(root_dir=str(root), seed=-1, fc_layers=[8], replay_capacity=1000))
     assert not root.exists()

@@ -1,4 +1,4 @@
-"""TrainConfig validation, the absl flags generated from it, and its saved forms."""
+"""Config sections, their validation, the absl flags generated from them, and saved forms."""
 
 from __future__ import annotations
 
@@ -13,39 +13,83 @@ import math
 import pytest
 from absl import flags
 
-from tfa_suite.config import RESUMABLE_FIELDS, TrainConfig, identity_fields, validate
+from tfa_suite.agents.actor_critic import SacConfig, Td3Config
+from tfa_suite.agents.dqn import DqnConfig
+from tfa_suite.config import (
+    RunConfig,
+    TrainConfig,
+    config_from_json,
+    identity_fields,
+    make_config,
+    validate,
+)
 from tfa_suite.errors import UserError
 from tfa_suite.flags import config_from_flags, define_flags, describe
+from tfa_suite.loops.replay import ReplayConfig
 
 NAN = float("nan")
 
 
 def same_config(a: TrainConfig, b: TrainConfig) -> bool:
     """Field-by-field equality in which NaN equals NaN (target_return defaults to NaN)."""
-    for field in dataclasses.fields(TrainConfig):
-        x, y = getattr(a, field.name), getattr(b, field.name)
-        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+    x, y = a.flat(), b.flat()
+    if x.keys() != y.keys():
+        return False
+    for name in x:
+        u, v = x[name], y[name]
+        if isinstance(u, float) and isinstance(v, float) and math.isnan(u) and math.isnan(v):
             continue
-        if x != y or type(x) is not type(y):
+        if u != v or type(u) is not type(v):
             return False
     return True
 
 
 def parse(argv: list[str]) -> TrainConfig:
     flag_values = flags.FlagValues()
-    define_flags(TrainConfig, flag_values)
+    define_flags(flag_values)
     flag_values(["prog", *argv])
-    return config_from_flags(TrainConfig, flag_values)
+    return config_from_flags(flag_values)
 
 
-# --- validate -------------------------------------------------------------------------
+# --- sections ---------------------------------------------------------------------------
 
 
-def test_default_config_validates():
-    config = TrainConfig()
+def test_default_config_has_the_dqn_sections_and_validates():
+    config = make_config()
+    assert isinstance(config.run, RunConfig)
+    assert isinstance(config.loop, ReplayConfig)
+    assert isinstance(config.agent, DqnConfig)
     before = config.to_json()
     validate(config)  # raises UserError if rejected
     assert config.to_json() == before  # validation never alters the config
+
+
+def test_each_agent_gets_its_own_section_and_defaults():
+    sac, td3 = make_config(agent="sac"), make_config(agent="td3")
+    assert isinstance(sac.agent, SacConfig) and isinstance(td3.agent, Td3Config)
+    # The same field name keeps each agent's own default.
+    assert sac.agent.target_update_period == 1 and td3.agent.target_update_period == 2
+    assert make_config().agent.target_update_tau == 1.0 and sac.agent.target_update_tau == 0.005
+
+
+def test_a_field_of_another_agent_is_refused_naming_the_agent_and_its_flags():
+    with pytest.raises(UserError) as info:
+        make_config(agent="sac", epsilon_start=0.5)
+    message = str(info.value)
+    assert message.startswith("--epsilon_start does not apply to --agent=sac (replay loop)")
+    assert "--alpha_learning_rate" in message and "--batch_size" in message
+    assert "--epsilon_end" not in message
+    assert "\n" not in message
+
+
+def test_replace_moves_fields_into_their_sections():
+    config = make_config(fc_layers=[8]).replace(num_env_steps=7, batch_size=3, gamma=0.5)
+    assert config.run.num_env_steps == 7
+    assert config.loop.batch_size == 3
+    assert config.agent.gamma == 0.5 and config.agent.fc_layers == [8]
+
+
+# --- validate -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -63,7 +107,12 @@ def test_default_config_validates():
         {"initial_collect_steps": 0, "train_steps_per_iteration": 0},
         {"initial_collect_steps": 64, "batch_size": 64},
         {"num_envs": 4, "collect_steps_per_iteration": 8},
-        {"replay_capacity": 4, "num_envs": 2, "n_step": 1, "collect_steps_per_iteration": 2},
+        {
+            "replay_capacity": 64,
+            "initial_collect_steps": 64,
+            "num_envs": 2,
+            "collect_steps_per_iteration": 2,
+        },
         {"backend": "python"},
         {"backend": "graph"},
         {"loss": "squared"},
@@ -72,9 +121,9 @@ def test_default_config_validates():
     ],
 )
 def test_boundary_values_validate(overrides):
-    config = TrainConfig(**overrides)
+    config = make_config(**overrides)
     validate(config)  # raises UserError if rejected
-    assert {k: getattr(config, k) for k in overrides} == overrides
+    assert {k: config.flat()[k] for k in overrides} == overrides
 
 
 @pytest.mark.parametrize(
@@ -84,7 +133,6 @@ def test_boundary_values_validate(overrides):
         ({"env": "   "}, "--env"),
         ({"backend": "gpu"}, "--backend"),
         ({"loss": "l1"}, "--loss"),
-        ({"agent": "c51", "double_dqn": True}, "--double_dqn"),
         ({"mixed_precision": "fp16"}, "--mixed_precision"),
         ({"fc_layers": []}, "--fc_layers"),
         ({"fc_layers": [32, 0]}, "--fc_layers"),
@@ -119,27 +167,27 @@ def test_boundary_values_validate(overrides):
         ({"log_interval_seconds": 0.0}, "--log_interval_seconds"),
         ({"video_episodes": -1}, "--video_episodes"),
         # Inconsistent combinations.
-        ({"replay_capacity": 3, "num_envs": 2, "n_step": 1}, "--replay_capacity"),
-        ({"replay_capacity": 10, "n_step": 10}, "--replay_capacity"),
+        ({"replay_capacity": 10, "batch_size": 64}, "--replay_capacity"),
+        ({"replay_capacity": 500, "initial_collect_steps": 1000}, "--replay_capacity"),
         ({"collect_steps_per_iteration": 3, "num_envs": 2}, "--collect_steps_per_iteration"),
         ({"initial_collect_steps": 10, "batch_size": 64}, "--initial_collect_steps"),
     ],
 )
 def test_validate_rejects_naming_the_flag(overrides, flag):
     with pytest.raises(UserError) as info:
-        validate(TrainConfig(**overrides))
+        validate(make_config(**overrides))
     assert flag in str(info.value)
     assert "\n" not in str(info.value)  # one line, as the binaries print it
 
 
 def test_inconsistent_values_name_both_flags_and_values():
     with pytest.raises(UserError) as info:
-        validate(TrainConfig(collect_steps_per_iteration=3, num_envs=2))
+        validate(make_config(collect_steps_per_iteration=3, num_envs=2))
     message = str(info.value)
     assert "--collect_steps_per_iteration (3)" in message and "--num_envs (2)" in message
 
     with pytest.raises(UserError) as info:
-        validate(TrainConfig(initial_collect_steps=10, batch_size=64))
+        validate(make_config(initial_collect_steps=10, batch_size=64))
     message = str(info.value)
     assert "(10)" in message and "--batch_size (64)" in message
 
@@ -147,7 +195,7 @@ def test_inconsistent_values_name_both_flags_and_values():
 @pytest.mark.parametrize("seed", [-1, 2**32])
 def test_validate_rejects_out_of_range_seed(seed):
     with pytest.raises(UserError, match="--seed"):
-        validate(TrainConfig(seed=seed))
+        validate(make_config(seed=seed))
 
 
 # --- flags ----------------------------------------------------------------------------
@@ -155,19 +203,56 @@ def test_validate_rejects_out_of_range_seed(seed):
 
 def test_flags_round_trip_into_the_config():
     config = parse(["--fc_layers=32,16", "--double_dqn", "--learning_rate=0.01"])
-    assert config.fc_layers == [32, 16]
-    assert config.double_dqn is True
-    assert config.learning_rate == 0.01
+    assert config.agent.fc_layers == [32, 16]
+    assert config.agent.double_dqn is True
+    assert config.agent.learning_rate == 0.01
     # Everything else keeps the dataclass defaults, with their types.
-    expected = dataclasses.replace(
-        TrainConfig(), fc_layers=[32, 16], double_dqn=True, learning_rate=0.01
-    )
+    expected = make_config(fc_layers=[32, 16], double_dqn=True, learning_rate=0.01)
     assert same_config(config, expected)
     validate(config)
 
 
 def test_no_flags_give_the_default_config():
-    assert same_config(parse([]), TrainConfig())
+    assert same_config(parse([]), make_config())
+
+
+def test_a_flag_whose_default_differs_by_agent_takes_the_chosen_agents_default():
+    assert parse(["--agent=td3"]).agent.target_update_period == 2
+    assert parse(["--agent=sac"]).agent.target_update_period == 1
+    assert parse(["--agent=dqn"]).agent.target_update_period == 1000
+    assert parse(["--agent=sac", "--target_update_period=3"]).agent.target_update_period == 3
+
+
+@pytest.mark.parametrize(
+    "argv, refused",
+    [
+        (["--agent=sac", "--epsilon_start=0.2"], "--epsilon_start"),
+        (["--agent=c51", "--double_dqn"], "--double_dqn"),
+        (["--agent=c51", "--loss=squared"], "--loss"),
+        (["--agent=dqn", "--actor_layers=8"], "--actor_layers"),
+        (["--agent=ddpg", "--actor_update_period=2"], "--actor_update_period"),
+    ],
+)
+def test_flags_of_another_agent_are_refused_in_one_line(argv, refused):
+    agent = argv[0].split("=")[1]
+    with pytest.raises(UserError) as info:
+        parse(argv)
+    message = str(info.value)
+    assert message.startswith(f"{refused} does not apply to --agent={agent}")
+    assert "\n" not in message
+
+
+def test_flags_from_a_flagfile_are_refused_too(tmp_path):
+    path = tmp_path / "sac.cfg"
+    path.write_text("--agent=sac\n--n_step=3\n")
+    with pytest.raises(UserError, match="--n_step does not apply to --agent=sac"):
+        parse([f"--flagfile={path}"])
+
+
+def test_unknown_agent_is_refused_listing_the_known_ones():
+    with pytest.raises(UserError) as info:
+        parse(["--agent=ppo2"])
+    assert "unknown --agent 'ppo2'; known: c51, ddpg, dqn, sac, td3" in str(info.value)
 
 
 def test_every_field_becomes_a_typed_flag():
@@ -183,21 +268,25 @@ def test_every_field_becomes_a_typed_flag():
             "--loss=squared",
         ]
     )
-    assert config.env == "MountainCar-v0"
-    assert json.loads(config.env_kwargs) == {"goal_velocity": 0.03}
-    assert config.seed == 7 and type(config.seed) is int
-    assert config.gamma == 0.9 and type(config.gamma) is float
-    assert config.stop_at_threshold is False
-    assert config.target_return == -110.0 and type(config.target_return) is float
-    assert config.fc_layers == [64]
-    assert config.loss == "squared"
+    assert config.run.env == "MountainCar-v0"
+    assert json.loads(config.run.env_kwargs) == {"goal_velocity": 0.03}
+    assert config.run.seed == 7 and type(config.run.seed) is int
+    assert config.agent.gamma == 0.9 and type(config.agent.gamma) is float
+    assert config.run.stop_at_threshold is False
+    assert config.run.target_return == -110.0 and type(config.run.target_return) is float
+    assert config.agent.fc_layers == [64]
+    assert config.agent.loss == "squared"
 
 
 def test_flag_help_comes_from_the_field_metadata():
     flag_values = flags.FlagValues()
-    define_flags(TrainConfig, flag_values)
+    define_flags(flag_values)
     assert flag_values["gamma"].help == "discount factor"
-    assert {f.name for f in dataclasses.fields(TrainConfig)} <= set(flag_values)
+    assert flag_values["alpha_learning_rate"].help.startswith("Adam learning rate")
+    # Defaults that differ by agent are listed in the help.
+    assert "DqnConfig: 1.0" in flag_values["target_update_tau"].help
+    for cls in (RunConfig, ReplayConfig, DqnConfig, SacConfig, Td3Config):
+        assert {f.name for f in dataclasses.fields(cls)} <= set(flag_values)
 
 
 @pytest.mark.parametrize("argv", [["--seed=1.5"], ["--num_envs=two"], ["--gamma=high"]])
@@ -215,7 +304,7 @@ def test_non_integer_fc_layers_is_a_user_error(value):
 
 def test_empty_fc_layers_parses_then_fails_validation():
     config = parse(["--fc_layers="])
-    assert config.fc_layers == []
+    assert config.agent.fc_layers == []
     with pytest.raises(UserError, match="--fc_layers"):
         validate(config)
 
@@ -226,8 +315,8 @@ def test_empty_fc_layers_parses_then_fails_validation():
 @pytest.mark.parametrize(
     "config",
     [
-        TrainConfig(),
-        TrainConfig(
+        make_config(),
+        make_config(
             env="tests.envs_for_tests:CountdownEnv",
             env_kwargs='{"length": 5, "reward_scale": 0.5}',
             max_episode_steps=9,
@@ -244,13 +333,15 @@ def test_empty_fc_layers_parses_then_fails_validation():
             target_return=-110.5,
             log_interval_seconds=0.25,
         ),
+        make_config(agent="sac", target_entropy=-2.0, critic_observation_layers=[16]),
+        make_config(agent="td3", exploration_noise="ou", target_update_tau=0.01),
     ],
-    ids=["defaults", "everything-changed"],
+    ids=["defaults", "everything-changed", "sac", "td3"],
 )
 def test_describe_parses_back_as_a_flagfile(config, tmp_path):
     text = describe(config)
     lines = text.splitlines()
-    assert len(lines) == len(dataclasses.fields(TrainConfig))
+    assert len(lines) == len(config.flat())
     assert all(line.startswith("--") for line in lines)
     path = tmp_path / "flags.txt"
     path.write_text(text)
@@ -259,7 +350,7 @@ def test_describe_parses_back_as_a_flagfile(config, tmp_path):
 
 
 def test_describe_writes_lists_and_nan_readably():
-    text = describe(TrainConfig(fc_layers=[8, 4]))
+    text = describe(make_config(fc_layers=[8, 4]))
     assert "--fc_layers=8,4\n" in text
     assert "--target_return=nan\n" in text
     assert "--double_dqn=False\n" in text
@@ -268,35 +359,39 @@ def test_describe_writes_lists_and_nan_readably():
 # --- JSON form and defaults -----------------------------------------------------------
 
 
-def test_save_and_from_json_round_trip(tmp_path):
-    config = TrainConfig(env="MountainCar-v0", fc_layers=[8], seed=2, target_return=-120.0)
+def test_save_and_config_from_json_round_trip_by_section(tmp_path):
+    config = make_config(env="MountainCar-v0", fc_layers=[8], seed=2, target_return=-120.0)
     path = tmp_path / "config.json"
     config.save(str(path))
     data = json.loads(path.read_text())
-    assert data["fc_layers"] == [8] and data["env"] == "MountainCar-v0"
-    assert same_config(TrainConfig.from_json(data), config)
+    assert sorted(data) == ["agent", "loop", "run"]
+    assert data["agent"]["fc_layers"] == [8] and data["run"]["env"] == "MountainCar-v0"
+    assert "batch_size" in data["loop"]
+    assert same_config(config_from_json(data), config)
 
 
-def test_from_json_ignores_unknown_keys_and_keeps_defaults():
-    config = TrainConfig.from_json({"seed": 4, "removed_option": True})
-    assert config.seed == 4
-    assert config.fc_layers == [256, 256]
+def test_config_from_json_reads_a_flat_config_from_before_the_sections():
+    # A config.json written before the sections: one flat object with C51 fields too.
+    old = {"seed": 4, "fc_layers": [32], "num_atoms": 51, "batch_size": 16, "removed": 1}
+    config = config_from_json(old)
+    assert config.run.seed == 4 and config.agent.fc_layers == [32]
+    assert config.loop.batch_size == 16
 
 
 def test_list_defaults_are_not_shared_between_configs():
-    a, b = TrainConfig(), TrainConfig()
-    a.fc_layers.append(1)
-    assert b.fc_layers == [256, 256]
+    a, b = make_config(), make_config()
+    a.agent.fc_layers.append(1)
+    assert b.agent.fc_layers == [256, 256]
 
 
-def test_identity_fields_are_config_fields():
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert RESUMABLE_FIELDS <= names
-    assert set(identity_fields()) == names - RESUMABLE_FIELDS
+def test_identity_fields_are_config_fields_minus_the_resumable_ones():
+    config = make_config()
+    identity = {name for _, name in identity_fields(config)}
+    assert identity == set(config.flat()) - RunConfig.RESUMABLE
     # Learning hyperparameters and what the checkpoint holds define the experiment.
-    for name in ("learning_rate", "gamma", "backend", "checkpoint_replay", "env", "seed"):
-        assert name in identity_fields()
-    assert "num_env_steps" not in identity_fields()  # a rerun may extend a run
+    for name in ("learning_rate", "gamma", "backend", "checkpoint_replay", "env", "seed", "agent"):
+        assert name in identity
+    assert "num_env_steps" not in identity  # a rerun may extend a run
 
 
 @pytest.mark.parametrize(
@@ -305,9 +400,10 @@ def test_identity_fields_are_config_fields():
         ("CartPole-v1", "dqn", 0, "runs/CartPole-v1-dqn-seed0"),
         ("MountainCar-v0", "dqn", 12, "runs/MountainCar-v0-dqn-seed12"),
         ("ALE/Pong-v5", "dqn", 1, "runs/ALE_Pong-v5-dqn-seed1"),
+        ("Pendulum-v1", "sac", 2, "runs/Pendulum-v1-sac-seed2"),
         ("tests.envs_for_tests:CountdownEnv", "dqn", 3, "runs/CountdownEnv-dqn-seed3"),
         ("my_pkg:My Env!-v0", "dqn", 0, "runs/My_Env_-v0-dqn-seed0"),
     ],
 )
 def test_default_root_dir_naming(env, agent, seed, expected):
-    assert TrainConfig(env=env, agent=agent, seed=seed).default_root_dir() == expected
+    assert make_config(env=env, agent=agent, seed=seed).default_root_dir() == expected

@@ -5,14 +5,14 @@ import tfa_suite  # noqa: F401  isort: skip
 import tensorflow as tf
 
 from tfa_suite import envs
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import make_config
 from tfa_suite.graph_checks import find_host_round_trips
 from tfa_suite.training import build, resolve_config
 
 
 def traced_loop(backend: str):
     config = resolve_config(
-        TrainConfig(
+        make_config(
             env="CartPole-v1",
             backend=backend,
             fc_layers=[8],
@@ -25,9 +25,9 @@ def traced_loop(backend: str):
             root_dir="unused",
         )
     )
-    parts = build(config, envs.EnvSpec(config.env))
+    parts = build(config, envs.EnvSpec(config.run.env))
     spec = tf.TensorSpec([], tf.int64)
-    return parts, parts.loop.run.get_concrete_function(spec, spec)
+    return parts, parts.loop.collect_train.get_concrete_function(spec, spec)
 
 
 def test_graph_backend_loop_has_no_host_round_trips():
@@ -51,10 +51,10 @@ def test_python_backend_loop_is_detected_as_impure():
 def test_graph_loop_runs_and_counts_env_steps():
     parts, _ = traced_loop("graph")
     loop = parts.loop
-    loop.initial_collect(16)
+    loop.prefill(16)
     assert int(loop.env_steps.result()) >= 16
     before = int(loop.env_steps.result())
-    loss = float(loop.run(tf.constant(3, tf.int64), tf.constant(2, tf.int64)))
+    loss = float(loop.collect_train(tf.constant(3, tf.int64), tf.constant(2, tf.int64)))
     assert tf.math.is_finite(loss)
     assert int(loop.env_steps.result()) >= before + 3 * 4 - 2  # boundary steps do not count
     assert int(parts.agent.train_step_counter.numpy()) == 6

@@ -8,7 +8,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import make_config
 from tfa_suite.errors import UserError
 from tfa_suite.precision import check_supported, cpu_flags, graph_precision
 from tfa_suite.training import train
@@ -47,7 +47,7 @@ def test_the_rewrite_is_on_only_inside_the_block_even_on_error():
 def test_bf16_run_trains_with_different_numerics_and_restores_the_setting(tmp_path):
     def run(name: str, mode: str) -> list[str]:
         root = str(tmp_path / name)
-        config = TrainConfig(
+        config = make_config(
             env="CartPole-v1",
             root_dir=root,
             backend="graph",

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import TrainConfig, make_config
 from tfa_suite.errors import UserError
 from tfa_suite.training import TrainingDiverged, train
 
@@ -53,7 +53,7 @@ class NanRewardEnv(gym.Env):
 def train_command(root: str, num_env_steps: int = 200_000) -> list[str]:
     return [
         sys.executable,
-        os.path.join(REPO, "experiments", "train_dqn.py"),
+        os.path.join(REPO, "experiments", "train.py"),
         f"--root_dir={root}",
         "--env=CartPole-v1",
         "--backend=graph",
@@ -196,7 +196,7 @@ def tiny(root: str, **overrides) -> TrainConfig:
         eval_episodes=2,
     )
     values.update(overrides)
-    return TrainConfig(**values)
+    return make_config(**values)
 
 
 def test_checkpoints_and_rows_land_within_one_iteration_of_their_multiples(tmp_path):
@@ -205,7 +205,7 @@ def test_checkpoints_and_rows_land_within_one_iteration_of_their_multiples(tmp_p
     root = str(tmp_path / "run")
     config = tiny(root, num_env_steps=2_000, checkpoint_interval=300, metrics_interval=100)
     train(config)
-    most = config.collect_steps_per_iteration + config.num_envs - 1
+    most = config.loop.collect_steps_per_iteration + config.run.num_envs - 1
     with open(os.path.join(root, "metrics.csv"), newline="") as f:
         rows = [int(r["env_steps"]) for r in csv.DictReader(f)]
     assert len(rows) >= 15, rows
@@ -317,18 +317,18 @@ def test_resume_restores_every_saved_value(tmp_path, backend):
 
 
 def test_checkpoint_state_the_run_does_not_restore_is_refused(tmp_path, monkeypatch):
-    import tfa_suite.training as training
+    import tfa_suite.session as session
 
     root = str(tmp_path / "run")
     train(tiny(root))
-    real = training.RunCheckpoint
+    real = session.RunCheckpoint
 
     def without_train_return(directory, **objects):
         # As if this version of the code no longer tracked a piece of saved state.
         objects.pop("train_return")
         return real(directory, **objects)
 
-    monkeypatch.setattr(training, "RunCheckpoint", without_train_return)
+    monkeypatch.setattr(session, "RunCheckpoint", without_train_return)
     with pytest.raises(UserError, match="holds state this run did not restore"):
         train(tiny(root, num_env_steps=600))
 

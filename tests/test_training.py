@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import TrainConfig, make_config
 from tfa_suite.errors import UserError
 from tfa_suite.saved_policy import SavedPolicy
 from tfa_suite.training import train
@@ -54,7 +54,7 @@ def tiny_config(root_dir: str, **overrides) -> TrainConfig:
         video_episodes=1,
     )
     values.update(overrides)
-    return TrainConfig(**values)
+    return make_config(**values)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_run_writes_every_output(finished_run):
     assert result.env_steps >= 400
     assert result.train_steps > 0
     with open(os.path.join(root, "config.json")) as f:
-        assert json.load(f)["fc_layers"] == [16]
+        assert json.load(f)["agent"]["fc_layers"] == [16]
     with open(os.path.join(root, "result.json")) as f:
         assert json.load(f)["env_steps"] == result.env_steps
 
@@ -245,7 +245,7 @@ def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp
     assert summary["env_steps"] == int(last["env_steps"]) >= result.env_steps
     assert summary["training_wall_seconds"] > 0
     # The default command resumes this very run: the run dir's flags name all of it.
-    assert summary["command"] == f"python experiments/train_dqn.py --flagfile={root}/flags.txt"
+    assert summary["command"] == f"python experiments/train.py --flagfile={root}/flags.txt"
 
     sys.path.insert(0, os.path.join(REPO, "benchmarks"))
     try:

@@ -39,3 +39,16 @@ def run_main(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
             sys.exit(130)
 
     return wrapped
+
+
+def train_main(argv: list[str]) -> None:
+    """The training binaries' main: flags -> config -> `tfa_suite.training.train`."""
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
+    from tfa_suite import flags as tfa_flags
+    from tfa_suite.training import train
+
+    result = train(tfa_flags.config_from_flags())
+    if result.stopped_by_signal is not None:
+        # 128 + signal number, as shells report a process ended by that signal.
+        sys.exit(128 + result.stopped_by_signal)

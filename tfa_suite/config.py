@@ -1,17 +1,28 @@
-"""The one description of a training run: a typed dataclass whose field docs become flags.
+"""The one description of a training run: typed dataclass sections whose field docs become flags.
 
-`experiments/train_dqn.py` turns every field into an absl flag (`tfa_suite.flags`), the
-tests and benchmarks build `TrainConfig(...)` directly, and every run saves the resolved
-values to `<root_dir>/config.json`. Every count is in environment steps (summed over the
-parallel environments), so the schedule means the same whatever `num_envs` is.
+A run's configuration has three sections:
+
+- `run` (`RunConfig`, here): what every run has, whatever the agent: env, seed, root dir,
+  length, evaluation, checkpoints and reporting.
+- `loop`: the data flow of the agent's loop kind, e.g. `ReplayConfig` in
+  `tfa_suite.loops.replay` (capacity, batch, collection and updates per iteration).
+- `agent`: owned by the agent's module, e.g. `DqnConfig` in `tfa_suite.agents.dqn`.
+
+`experiments/train.py` turns every field of every registered section into one flat absl
+flag (`tfa_suite.flags`); a flag that belongs to no section of the chosen agent is refused.
+Tests and benchmarks build configs with `make_config(agent=..., **flat_fields)`, and every
+run saves the resolved sections to `<root_dir>/config.json`. Every count is in environment
+steps (summed over the parallel environments), so a schedule means the same whatever
+`num_envs` is.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from tfa_suite.errors import UserError
 from tfa_suite.precision import check_supported
@@ -23,9 +34,39 @@ def _field(default: Any, help: str, **extra: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, **extra})
 
 
+def need(ok: bool, message: str) -> None:
+    """Raises a UserError with `message` unless `ok`: the validators' one-line refusal."""
+    if not ok:
+        raise UserError(message)
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class Section:
+    """A group of settings; its fields are flags, its `validate` their checks.
+
+    `RESUMABLE` names the fields a rerun may change when it resumes a run (how long, how
+    often, where to report). Every other field defines the experiment itself, so a root dir
+    whose run differs in any of them is refused rather than resumed: the checkpoint would
+    not fit, or one curve would silently mix two experiments.
+    """
+
+    RESUMABLE: ClassVar[frozenset[str]] = frozenset()
+
+    def validate(self, run: RunConfig) -> None:
+        """Rejects out-of-range values with one message naming the flag."""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclasses.dataclass
+class RunConfig(Section):
     # --- where and what ---
+    agent: str = _field("dqn", "agent name (see the agents table in README.md)")
     env: str = _field(
         "CartPole-v1",
         "gymnasium id (CartPole-v1) or import path of an env class or factory (pkg.mod:MyEnv)",
@@ -39,47 +80,21 @@ class TrainConfig:
         "auto: compiled TF environment when the env has one, else python; "
         "python: gymnasium env stepped from the graph; graph: require a TF environment",
     )
-    agent: str = _field("dqn", "agent: dqn, or c51 (categorical DQN, Bellemare et al. 2017)")
-    # --- network and loss ---
-    conv_layers: str = _field(
-        "",
-        "convolutions for image observations as filters:kernel:stride,...; "
-        "nature = 32:8:4,64:4:2,64:3:1 (Mnih et al. 2015)",
-    )
-    fc_layers: list[int] = _field([256, 256], "hidden layer sizes of the Q-network")
-    optimizer: str = _field("adam", "adam, or rmsprop (centered, as in Mnih et al. 2015)")
-    optimizer_epsilon: float = _field(1e-7, "epsilon of the optimizer's denominator")
+    num_envs: int = _field(1, "environments stepped in parallel")
     mixed_precision: str = _field(
         "off",
         "off, or bf16: matmuls and convolutions in bfloat16 via oneDNN's graph rewrite "
         "(CPUs with AVX512-BF16/AMX; weights stay float32)",
     )
-    num_atoms: int = _field(51, "c51: atoms of the return distribution")
-    min_q_value: float = _field(-10.0, "c51: lowest atom")
-    max_q_value: float = _field(10.0, "c51: highest atom")
-    learning_rate: float = _field(1e-3, "Adam learning rate")
-    gamma: float = _field(0.99, "discount factor")
-    n_step: int = _field(1, "n-step TD targets")
-    double_dqn: bool = _field(False, "double DQN targets (van Hasselt et al. 2016)")
-    loss: str = _field("huber", "TD loss: huber or squared")
-    gradient_clipping: float = _field(0.0, "clip gradients to this global norm; 0 is off")
-    target_update_period: int = _field(1000, "train steps between target network updates")
-    target_update_tau: float = _field(1.0, "target update weight; 1 copies, < 1 is Polyak")
-    # --- exploration ---
-    epsilon_start: float = _field(1.0, "epsilon-greedy epsilon at env step 0")
-    epsilon_end: float = _field(0.05, "epsilon after the decay")
-    epsilon_decay_steps: int = _field(10_000, "env steps of linear decay from start to end")
-    # --- data ---
-    num_envs: int = _field(1, "environments stepped in parallel")
-    replay_capacity: int = _field(100_000, "replay buffer capacity in transitions")
-    batch_size: int = _field(64, "train batch size")
-    initial_collect_steps: int = _field(1_000, "env steps of uniform-random collection first")
-    collect_steps_per_iteration: int = _field(1, "env steps collected per iteration")
-    train_steps_per_iteration: int = _field(1, "gradient steps per iteration")
     # --- length, evaluation, outputs ---
     num_env_steps: int = _field(100_000, "training length in env steps")
     eval_interval: int = _field(5_000, "env steps between greedy evaluations; 0 is off")
     eval_episodes: int = _field(10, "episodes per greedy evaluation")
+    eval_max_episode_steps: int = _field(
+        27_000,
+        "longest evaluation episode in env steps; longer ones are cut and counted "
+        "(27,000 = Atari's 108,000 frames at frame skip 4)",
+    )
     eval_sticky_actions: float = _field(
         0.0, "Atari: repeat-action probability in evaluation (0.25 per Machado et al. 2018)"
     )
@@ -90,57 +105,172 @@ class TrainConfig:
         float("nan"), "solve threshold; NaN takes the env's registered reward_threshold"
     )
     checkpoint_interval: int = _field(20_000, "env steps between checkpoints")
-    checkpoint_replay: bool = _field(
-        True, "include the replay buffer in checkpoints (turn off for memory-heavy runs)"
-    )
     metrics_interval: int = _field(
         2_000, "env steps between metrics.csv rows and summaries (also the longest compiled call)"
     )
     log_interval_seconds: float = _field(5.0, "seconds between progress lines on the terminal")
     video_episodes: int = _field(1, "greedy episodes recorded to video.mp4 at the end; 0 is off")
 
+    RESUMABLE: ClassVar[frozenset[str]] = frozenset(
+        {
+            "root_dir",
+            "num_env_steps",
+            "eval_interval",
+            "eval_episodes",
+            "eval_max_episode_steps",
+            "eval_sticky_actions",
+            "stop_at_threshold",
+            "target_return",
+            "checkpoint_interval",
+            "metrics_interval",
+            "log_interval_seconds",
+            "video_episodes",
+        }
+    )
+
+    def validate(self, run: RunConfig) -> None:
+        need(bool(self.env.strip()), "--env must not be empty")
+        need(0 <= self.seed < 2**31, f"--seed must be in [0, 2**31), not {self.seed}")
+        need(self.backend in ("auto", "python", "graph"), "--backend must be auto, python or graph")
+        check_supported(self.mixed_precision)
+        need(self.num_envs >= 1, "--num_envs must be >= 1")
+        need(self.max_episode_steps >= 0, "--max_episode_steps must be >= 0")
+        need(self.num_env_steps >= 1, "--num_env_steps must be >= 1")
+        need(self.eval_interval >= 0, "--eval_interval must be >= 0 (0 is off)")
+        need(self.eval_episodes >= 1, "--eval_episodes must be >= 1")
+        need(self.eval_max_episode_steps >= 1, "--eval_max_episode_steps must be >= 1")
+        need(0.0 <= self.eval_sticky_actions <= 1.0, "--eval_sticky_actions must be in [0, 1]")
+        need(self.checkpoint_interval >= 1, "--checkpoint_interval must be >= 1")
+        need(self.metrics_interval >= 1, "--metrics_interval must be >= 1")
+        need(self.log_interval_seconds > 0, "--log_interval_seconds must be > 0")
+        need(self.video_episodes >= 0, "--video_episodes must be >= 0")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A resolved run: the shared run section plus the agent's loop and agent sections."""
+
+    run: RunConfig
+    loop: Section
+    agent: Section
+
+    def sections(self) -> dict[str, Section]:
+        return {"run": self.run, "loop": self.loop, "agent": self.agent}
+
+    def flat(self) -> dict[str, Any]:
+        """Every field of every section by its flag name."""
+        return {k: v for s in self.sections().values() for k, v in s.to_json().items()}
+
+    def replace(self, **flat: Any) -> TrainConfig:
+        """A copy with fields changed by flag name, in whichever section holds them."""
+        return make_config(**{**self.flat(), **flat})
+
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {name: section.to_json() for name, section in self.sections().items()}
 
     def save(self, path: str) -> None:
         with open(path, "w") as f:
             json.dump(self.to_json(), f, indent=2, sort_keys=True)
             f.write("\n")
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
     def default_root_dir(self) -> str:
-        env_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.env.split(":")[-1]).strip("_")
-        return f"runs/{env_name}-{self.agent}-seed{self.seed}"
+        env_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.run.env.split(":")[-1]).strip("_")
+        return f"runs/{env_name}-{self.run.agent}-seed{self.run.seed}"
 
 
-# Fields a rerun may change when it resumes a run: how long, how often and where to
-# report. Every other field defines the experiment itself (env, network, learning
-# hyperparameters, what the checkpoint holds), so a root dir whose run differs in any of
-# them is refused rather than resumed: the checkpoint would not fit, or one curve would
-# silently mix two experiments.
-RESUMABLE_FIELDS = frozenset(
-    {
-        "root_dir",
-        "num_env_steps",
-        "eval_interval",
-        "eval_episodes",
-        "eval_sticky_actions",
-        "stop_at_threshold",
-        "target_return",
-        "checkpoint_interval",
-        "metrics_interval",
-        "log_interval_seconds",
-        "video_episodes",
+def section_classes(agent: str) -> dict[str, type[Section]]:
+    """The run, loop and agent section classes of agent `agent`."""
+    from tfa_suite import agents, loops
+
+    spec = agents.agent_spec(agent)
+    return {
+        "run": RunConfig,
+        "loop": loops.loop_spec(spec.loop).config_cls,
+        "agent": spec.config_cls,
     }
-)
 
 
-def identity_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUMABLE_FIELDS]
+def make_config(**flat: Any) -> TrainConfig:
+    """Builds a config from flat fields (flag names); `agent` picks the other sections.
+
+    A field that no section of that agent has is refused with one line naming the agent
+    and the fields it takes, as the flags are.
+    """
+    agent = flat.get("agent", RunConfig.agent)
+    classes = section_classes(agent)
+    owner = {name: key for key, cls in classes.items() for name in cls.field_names()}
+    foreign = sorted(name for name in flat if name not in owner)
+    if foreign:
+        raise UserError(not_for_agent_message(agent, foreign))
+    return TrainConfig(
+        **{
+            key: cls(**{k: v for k, v in flat.items() if owner[k] == key})
+            for key, cls in classes.items()
+        }
+    )
+
+
+def not_for_agent_message(agent: str, names: list[str]) -> str:
+    from tfa_suite import agents
+
+    spec = agents.agent_spec(agent)
+    classes = section_classes(agent)
+    takes = [f"--{n}" for key in ("agent", "loop") for n in classes[key].field_names()]
+    flags = ", ".join(f"--{n}" for n in names)
+    return (
+        f"{flags} {'does' if len(names) == 1 else 'do'} not apply to --agent={agent} "
+        f"({spec.loop} loop); its own flags are {', '.join(takes)}"
+    )
+
+
+def config_from_json(data: dict[str, Any]) -> TrainConfig:
+    """Reads a saved config.json, sectioned or from before the sections (one flat object).
+
+    Unknown fields are dropped, so a run dir saved by an older version still reads.
+    """
+    if "run" in data and isinstance(data["run"], dict):
+        flat = {
+            k: v
+            for section in data.values()
+            if isinstance(section, dict)
+            for k, v in section.items()
+        }
+    else:
+        flat = dict(data)
+    agent = flat.get("agent", RunConfig.agent)
+    classes = section_classes(agent)
+    known = {n for cls in classes.values() for n in cls.field_names()}
+    return make_config(**{k: v for k, v in flat.items() if k in known})
+
+
+def identity_fields(config: TrainConfig) -> list[tuple[str, str]]:
+    """(section, field) pairs that define the experiment: those a resume must match."""
+    return [
+        (key, name)
+        for key, section in config.sections().items()
+        for name in section.field_names()
+        if name not in section.RESUMABLE
+    ]
+
+
+def validate(config: TrainConfig) -> None:
+    """Rejects out-of-range or inconsistent values with one message naming the flag."""
+    for section in config.sections().values():
+        section.validate(config.run)
+
+
+def same_value(a: object, b: object) -> bool:
+    """Equality in which NaN equals NaN (JSON keeps NaN as NaN, and NaN != NaN)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def parse_layers(name: str, values: list[int], allow_empty: bool = False) -> tuple[int, ...]:
+    """Checks a list-of-sizes flag such as --fc_layers."""
+    need(allow_empty or len(values) > 0, f"--{name} needs at least one layer size")
+    need(all(n > 0 for n in values), f"--{name} sizes must be > 0: {values}")
+    return tuple(values)
 
 
 def parse_conv_layers(text: str) -> list[tuple[int, int, int]]:
@@ -162,76 +292,3 @@ def parse_conv_layers(text: str) -> list[tuple[int, int, int]]:
             raise UserError(f"--conv_layers values must be >= 1, got {part!r}")
         layers.append((filters, kernel, stride))
     return layers
-
-
-def validate(config: TrainConfig) -> None:
-    """Rejects out-of-range or inconsistent values with one message naming the flag."""
-
-    def need(ok: bool, message: str) -> None:
-        if not ok:
-            raise UserError(message)
-
-    need(bool(config.env.strip()), "--env must not be empty")
-    need(0 <= config.seed < 2**31, f"--seed must be in [0, 2**31), not {config.seed}")
-    need(config.backend in ("auto", "python", "graph"), "--backend must be auto, python or graph")
-    need(
-        config.loss in ("huber", "squared"), f"--loss must be huber or squared, not {config.loss!r}"
-    )
-    need(len(config.fc_layers) > 0, "--fc_layers needs at least one layer size")
-    parse_conv_layers(config.conv_layers)  # raises a UserError naming --conv_layers
-    need(config.optimizer in ("adam", "rmsprop"), "--optimizer must be adam or rmsprop")
-    need(config.optimizer_epsilon > 0, "--optimizer_epsilon must be > 0")
-    check_supported(config.mixed_precision)
-    need(config.num_atoms >= 2, "--num_atoms must be >= 2")
-    need(config.min_q_value < config.max_q_value, "--min_q_value must be < --max_q_value")
-    need(
-        not (config.agent == "c51" and config.double_dqn),
-        "--double_dqn applies to --agent=dqn only: C51 (TF-Agents' CategoricalDqnAgent) has "
-        "no double-DQN target",
-    )
-    need(all(n > 0 for n in config.fc_layers), f"--fc_layers sizes must be > 0: {config.fc_layers}")
-    need(config.learning_rate > 0, "--learning_rate must be > 0")
-    need(0.0 <= config.gamma <= 1.0, "--gamma must be in [0, 1]")
-    need(config.n_step >= 1, "--n_step must be >= 1")
-    need(config.gradient_clipping >= 0, "--gradient_clipping must be >= 0 (0 is off)")
-    need(config.target_update_period >= 1, "--target_update_period must be >= 1")
-    need(0.0 < config.target_update_tau <= 1.0, "--target_update_tau must be in (0, 1]")
-    for name in ("epsilon_start", "epsilon_end"):
-        need(0.0 <= getattr(config, name) <= 1.0, f"--{name} must be in [0, 1]")
-    need(config.epsilon_decay_steps >= 0, "--epsilon_decay_steps must be >= 0")
-    need(config.num_envs >= 1, "--num_envs must be >= 1")
-    need(config.batch_size >= 1, "--batch_size must be >= 1")
-    need(config.max_episode_steps >= 0, "--max_episode_steps must be >= 0")
-    need(config.initial_collect_steps >= 0, "--initial_collect_steps must be >= 0")
-    need(config.collect_steps_per_iteration >= 1, "--collect_steps_per_iteration must be >= 1")
-    need(config.train_steps_per_iteration >= 0, "--train_steps_per_iteration must be >= 0")
-    need(config.num_env_steps >= 1, "--num_env_steps must be >= 1")
-    need(config.eval_interval >= 0, "--eval_interval must be >= 0 (0 is off)")
-    need(config.eval_episodes >= 1, "--eval_episodes must be >= 1")
-    need(0.0 <= config.eval_sticky_actions <= 1.0, "--eval_sticky_actions must be in [0, 1]")
-    need(config.checkpoint_interval >= 1, "--checkpoint_interval must be >= 1")
-    need(config.metrics_interval >= 1, "--metrics_interval must be >= 1")
-    need(config.log_interval_seconds > 0, "--log_interval_seconds must be > 0")
-    need(config.video_episodes >= 0, "--video_episodes must be >= 0")
-    need(
-        config.replay_capacity >= config.num_envs * (config.n_step + 1),
-        f"--replay_capacity {config.replay_capacity} is too small for --num_envs "
-        f"{config.num_envs} and --n_step {config.n_step}",
-    )
-    need(
-        config.collect_steps_per_iteration % config.num_envs == 0,
-        f"--collect_steps_per_iteration ({config.collect_steps_per_iteration}) must be a "
-        f"multiple of --num_envs ({config.num_envs}): each iteration steps every env equally",
-    )
-    need(
-        config.initial_collect_steps >= config.num_envs * (config.n_step + 1)
-        or config.train_steps_per_iteration == 0,
-        f"--initial_collect_steps ({config.initial_collect_steps}) must give every one of the "
-        f"{config.num_envs} envs at least --n_step + 1 = {config.n_step + 1} steps before "
-        "the first sample",
-    )
-    need(
-        config.initial_collect_steps >= config.batch_size or config.train_steps_per_iteration == 0,
-        f"--initial_collect_steps ({config.initial_collect_steps}) must be >= --batch_size "
-        f"({config.batch_size}) so the first train step has a full batch to sample",
-    )

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from tfa_suite.envs.atari_eval import atari_game, record_atari_video, run_atari_episodes
-from tfa_suite.envs.loading import EnvSpec, make_gym_env
+from tfa_suite.envs.loading import EnvSpec, box_action, make_gym_env
 from tfa_suite.errors import EnvironmentFailed
 from tfa_suite.video import mp4_writer
 
@@ -39,6 +39,8 @@ def _env_call(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
 class EpisodeStats:
     returns: np.ndarray
     lengths: np.ndarray
+    # Episodes stopped at the step cap before they ended, scored on their partial return.
+    cut: int = 0
 
     @property
     def mean(self) -> float:
@@ -52,6 +54,8 @@ class EpisodeStats:
 def _gym_action(space: gym.Space, action: np.ndarray) -> object:
     if isinstance(space, gym.spaces.Discrete):
         return int(action) + int(space.start)
+    if isinstance(space, gym.spaces.Box):
+        return box_action(space, action)
     return action
 
 
@@ -60,10 +64,13 @@ def run_episodes(
     spec: EnvSpec,
     num_episodes: int,
     seed: int,
-    max_steps: int = 1_000_000,
+    max_steps: int = 27_000,
     sticky_actions: float = 0.0,
 ) -> EpisodeStats:
     """Plays `num_episodes` episodes, one per env copy, stepped together in lockstep.
+
+    An episode still running after `max_steps` steps is cut there and counted in
+    `EpisodeStats.cut`: an env without a time limit would otherwise run for ever.
 
     Batching the episodes makes one policy call per time step instead of one per env
     step. Env copy i is reset with seed `seed + i`, so a score is reproducible. Atari
@@ -95,7 +102,7 @@ def run_episodes(
                 lengths[i] += 1
                 if terminated or truncated:
                     live[i] = False
-        return EpisodeStats(returns=returns, lengths=lengths)
+        return EpisodeStats(returns=returns, lengths=lengths, cut=int(live.sum()))
     finally:
         for env in envs:
             env.close()
@@ -107,7 +114,7 @@ def record_video(
     path: str,
     num_episodes: int,
     seed: int,
-    max_steps: int = 100_000,
+    max_steps: int = 27_000,
     sticky_actions: float = 0.0,
 ) -> EpisodeStats:
     """Writes an MP4 of `num_episodes` greedy episodes, played one after another."""

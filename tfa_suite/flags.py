@@ -1,4 +1,11 @@
-"""absl flags generated from `TrainConfig`, so defaults and help text live in one place."""
+"""absl flags generated from the config sections, so defaults and help text live in one place.
+
+Every field of every registered section (the run section, each loop's and each agent's)
+becomes one flat flag. When two agents give a field of the same name different defaults
+(`--target_update_tau` is 1.0 for DQN and 0.005 for SAC), the flag's own default is None
+and the chosen agent's dataclass default applies. A flag set on the command line or in a
+`--flagfile` that no section of the chosen agent has is refused with one line.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +15,66 @@ from typing import Any
 
 from absl import flags
 
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import TrainConfig, make_config, not_for_agent_message, section_classes
+from tfa_suite.errors import UserError
 
 
-def define_flags(
-    config_cls: type = TrainConfig, flag_values: flags.FlagValues = flags.FLAGS
-) -> None:
-    """Defines one absl flag per dataclass field, typed after the field's default."""
-    for field in dataclasses.fields(config_cls):
-        default = (
-            field.default_factory()  # type: ignore[misc]
-            if field.default is dataclasses.MISSING
-            else field.default
-        )
-        help_text = field.metadata.get("help", field.name)
-        if isinstance(default, bool):
-            flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
-        elif isinstance(default, int):
-            flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
-        elif isinstance(default, float):
-            flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
-        elif isinstance(default, list):
-            flags.DEFINE_list(
-                field.name, [str(v) for v in default], help_text, flag_values=flag_values
-            )
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is dataclasses.MISSING:
+        return field.default_factory()  # type: ignore[misc]
+    return field.default
+
+
+def all_section_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:
+    """Flag name -> [(owner, field)] over every registered agent's sections."""
+    from tfa_suite import agents
+
+    by_name: dict[str, list[tuple[str, dataclasses.Field]]] = {}
+    seen: set[type] = set()
+    for agent in agents.agent_names():
+        for cls in section_classes(agent).values():
+            if cls in seen:
+                continue
+            seen.add(cls)
+            for field in dataclasses.fields(cls):
+                by_name.setdefault(field.name, []).append((cls.__name__, field))
+    return by_name
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines one absl flag per section field, typed after the field's default."""
+    for name, owners in all_section_fields().items():
+        defaults = [_default(f) for _, f in owners]
+        kinds = {type(d) for d in defaults}
+        if len(kinds) != 1:
+            raise TypeError(f"config field {name!r} has different types across sections: {kinds}")
+        sample = defaults[0]
+        agree = all(_same(d, sample) for d in defaults)
+        help_text = owners[0][1].metadata.get("help", name)
+        if not agree:
+            per = "; ".join(f"{owner}: {d}" for (owner, _), d in zip(owners, defaults))
+            help_text = f"{help_text} (default by section: {per})"
+        default = sample if agree else None
+        if isinstance(sample, bool):
+            flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
+        elif isinstance(sample, int):
+            flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+        elif isinstance(sample, float):
+            flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+        elif isinstance(sample, list):
+            default = None if default is None else [str(v) for v in default]
+            flags.DEFINE_list(name, default, help_text, flag_values=flag_values)
         else:
-            flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+            flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
 
 
 def _coerce_list(name: str, values: list[str]) -> list[int]:
-    from tfa_suite.errors import UserError
-
     try:
         return [int(v) for v in values if v.strip()]
     except ValueError:
@@ -47,38 +83,47 @@ def _coerce_list(name: str, values: list[str]) -> list[int]:
         ) from None
 
 
-def config_from_flags(
-    config_cls: type = TrainConfig, flag_values: flags.FlagValues = flags.FLAGS
-) -> Any:
-    """Builds the config from parsed flags."""
+def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfig:
+    """Builds the config from parsed flags; refuses flags the chosen agent does not take."""
+    from tfa_suite import agents
+
+    agent = flag_values["agent"].value
+    if agent not in agents.agent_names():
+        raise UserError(agents.unknown_agent_message(agent))
+    names = all_section_fields()
+    mine = {n for cls in section_classes(agent).values() for n in cls.field_names()}
+    given = [n for n in names if flag_values[n].present]
+    foreign = [n for n in given if n not in mine]
+    if foreign:
+        raise UserError(not_for_agent_message(agent, foreign))
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(config_cls):
-        value = flag_values[field.name].value
+    for name in given:
+        value = flag_values[name].value
         if isinstance(value, list):
-            value = _coerce_list(field.name, value)
-        values[field.name] = value
-    return config_cls(**values)
+            value = _coerce_list(name, value)
+        values[name] = value
+    values["agent"] = agent
+    return make_config(**values)
 
 
-def describe(config: Any) -> str:
+def describe(config: TrainConfig) -> str:
     """A flagfile-style listing of the resolved values, as saved beside every run."""
     lines = []
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
+    for name, value in config.flat().items():
         if isinstance(value, list):
             value = ",".join(str(v) for v in value)
         elif isinstance(value, float) and math.isnan(value):
             value = "nan"
-        lines.append(f"--{field.name}={value}")
+        lines.append(f"--{name}={value}")
     return "\n".join(lines) + "\n"
 
 
-def config_from_flagfile(path: str, config_cls: type = TrainConfig, **overrides: Any) -> Any:
+def config_from_flagfile(path: str, **overrides: Any) -> TrainConfig:
     """The config a binary would build from `--flagfile=path`, with field overrides.
 
     Lets tests and benchmarks run exactly the shipped configs without a subprocess.
     """
     flag_values = flags.FlagValues()
-    define_flags(config_cls, flag_values)
+    define_flags(flag_values)
     flag_values(["config_from_flagfile", f"--flagfile={path}"])
-    return dataclasses.replace(config_from_flags(config_cls, flag_values), **overrides)
+    return config_from_flags(flag_values).replace(**overrides)

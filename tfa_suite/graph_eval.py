@@ -24,7 +24,7 @@ class GraphEvaluator:
         env: tf_environment.TFEnvironment,
         policy: tf_policy.TFPolicy,
         seed: int,
-        max_steps: int = 100_000,
+        max_steps: int = 27_000,
     ):
         if not hasattr(env, "reseed"):
             raise TypeError(f"{type(env).__name__} has no reseed(seed); it cannot be evaluated")
@@ -33,11 +33,15 @@ class GraphEvaluator:
     def __call__(self) -> EpisodeStats:
         # Same start states at every evaluation, as the fixed gymnasium seeds give.
         self._env.reseed(self._seed)
-        returns, lengths = self._play()
-        return EpisodeStats(returns=returns.numpy().astype(np.float64), lengths=lengths.numpy())
+        returns, lengths, live = self._play()
+        return EpisodeStats(
+            returns=returns.numpy().astype(np.float64),
+            lengths=lengths.numpy(),
+            cut=int(np.sum(live.numpy())),
+        )
 
     @tf.function(autograph=False)
-    def _play(self) -> tuple[tf.Tensor, tf.Tensor]:
+    def _play(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         n = self._env.batch_size
         time_step = self._env.reset()
 
@@ -49,7 +53,7 @@ class GraphEvaluator:
             lengths += tf.cast(live, tf.int64)
             return t + 1, time_step, returns, lengths, done | time_step.is_last()
 
-        _, _, returns, lengths, _ = tf.while_loop(
+        _, _, returns, lengths, done = tf.while_loop(
             lambda t, _ts, _r, _l, done: (t < self._max_steps) & ~tf.reduce_all(done),
             body,
             (
@@ -60,4 +64,4 @@ class GraphEvaluator:
                 tf.zeros([n], tf.bool),
             ),
         )
-        return returns, lengths
+        return returns, lengths, ~done

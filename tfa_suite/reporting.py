@@ -8,19 +8,22 @@ import os
 import sys
 import time
 
-METRIC_FIELDS = (
-    "env_steps",
-    "train_steps",
-    "wall_seconds",
-    "env_steps_per_sec",
-    "loss",
-    "epsilon",
-    "train_return",
-    "eval_mean",
-    "eval_std",
-    "confirm_mean",
-    "confirm_std",
-)
+
+def metric_fields(scalars: list[str]) -> tuple[str, ...]:
+    """metrics.csv columns: the run's figures, the agent's own scalars, then evaluations."""
+    return (
+        "env_steps",
+        "train_steps",
+        "wall_seconds",
+        "env_steps_per_sec",
+        "loss",
+        *scalars,
+        "train_return",
+        "eval_mean",
+        "eval_std",
+        "confirm_mean",
+        "confirm_std",
+    )
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -41,23 +44,24 @@ class MetricsFile:
     is being redone, and keeping both would draw the curve twice over the same steps.
     """
 
-    def __init__(self, path: str, resume_from_step: int | None):
+    def __init__(self, path: str, resume_from_step: int | None, fields: tuple[str, ...]):
         self.path = path
+        self.fields = fields
         rows = []
         if resume_from_step is not None and os.path.exists(path):
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["env_steps"]) <= resume_from_step]
         tmp = path + ".tmp"
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, path)
         self._file = open(path, "a", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=METRIC_FIELDS)
+        self._writer = csv.DictWriter(self._file, fieldnames=fields)
 
     def write(self, row: dict[str, float]) -> None:
-        self._writer.writerow({k: _csv_value(row.get(k)) for k in METRIC_FIELDS})
+        self._writer.writerow({k: _csv_value(row.get(k)) for k in self.fields})
         self._file.flush()
 
     def close(self) -> None:
@@ -103,14 +107,21 @@ class Progress:
         return rate
 
     def line(
-        self, steps: int, rate: float, loss: float, epsilon: float, train_return: float
+        self,
+        steps: int,
+        rate: float,
+        loss: float,
+        scalars: dict[str, float],
+        train_return: float,
     ) -> str:
         eta = (self.total - steps) / rate if rate > 0 else math.inf
         pct = 100.0 * steps / self.total
         text = (
             f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] "
             f"step {steps:>9,}/{self.total:,} ({pct:4.1f}%) | {rate:7,.0f} steps/s | "
-            f"loss {loss:8.4f} | eps {epsilon:.3f} | train return {_fmt_return(train_return)} | "
+            f"loss {loss:8.4f} | "
+            + "".join(f"{name} {value:.3g} | " for name, value in scalars.items())
+            + f"train return {_fmt_return(train_return)} | "
             f"ETA {_fmt_duration(eta)}"
         )
         print(text, file=self.stream, flush=True)

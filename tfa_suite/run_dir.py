@@ -1,7 +1,8 @@
 """The run directory: what a run writes, and the checks that keep runs from mixing.
 
 <root_dir>/
-  config.json        resolved configuration (also flags.txt, usable as --flagfile)
+  config.json        resolved configuration by section: run, loop, agent (also
+                     flags.txt, usable as --flagfile)
   checkpoints/       agent, optimizer, counters, replay buffer, metrics history
   summaries/         TensorBoard event files (train/, eval/, perf/ tags)
   metrics.csv        one row per progress line and per evaluation
@@ -14,11 +15,11 @@
 from __future__ import annotations
 
 import json
-import math
 import os
+from typing import Any
 
 from tfa_suite import flags as tfa_flags
-from tfa_suite.config import TrainConfig, identity_fields
+from tfa_suite.config import TrainConfig, identity_fields, same_value
 from tfa_suite.errors import UserError
 
 CONFIG_FILE = "config.json"
@@ -67,7 +68,7 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
     writing anything, a path that is a file, not writable, not a tfa_suite run, or a run
     whose identity (env, network, seed, ...) differs from `config`.
     """
-    root = config.root_dir
+    root = config.run.root_dir
     if os.path.exists(root) and not os.path.isdir(root):
         raise UserError(f"--root_dir {root} is a file, not a directory")
     run = RunDir(root)
@@ -97,26 +98,26 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
     return run, resuming
 
 
-def _same(a: object, b: object) -> bool:
-    # JSON keeps NaN as NaN, and NaN != NaN.
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return a == b
+def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config.json as {field: value}: sectioned, or one flat object from before."""
+    if isinstance(saved.get("run"), dict):
+        return {k: v for part in saved.values() if isinstance(part, dict) for k, v in part.items()}
+    return saved
 
 
 def _check_compatible(run: RunDir, config: TrainConfig) -> None:
     try:
         with open(run.path(CONFIG_FILE)) as f:
-            saved = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+            saved = _flatten(json.load(f))
+    except (OSError, json.JSONDecodeError, AttributeError) as e:
         raise UserError(
             f"{run.path(CONFIG_FILE)} is unreadable ({e}); cannot resume this run"
         ) from None
-    mine = config.to_json()
+    mine = config.flat()
     diffs = [
         f"{name}: run has {saved.get(name)!r}, flags give {mine[name]!r}"
-        for name in identity_fields()
-        if name in saved and not _same(saved[name], mine[name])
+        for _, name in identity_fields(config)
+        if name in saved and not same_value(saved[name], mine[name])
     ]
     if diffs:
         raise UserError(

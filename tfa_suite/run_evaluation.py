@@ -27,24 +27,32 @@ class Solved:
     seconds: float | None  # None when the solve happened before a resume
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalSetup:
+    """What a greedy evaluation plays: the env, the policy, how many episodes and seeds."""
+
+    spec: EnvSpec
+    greedy: ActionFn
+    graph_evaluator: GraphEvaluator | None
+    episodes: int
+    seed: int
+    target: float | None
+    sticky_actions: float = 0.0
+    max_episode_steps: int = 27_000
+
+
 class RunEvaluation:
     def __init__(
         self,
-        spec: EnvSpec,
-        greedy: ActionFn,
-        graph_evaluator: GraphEvaluator | None,
-        episodes: int,
-        seed: int,
-        target: float | None,
+        setup: EvalSetup,
         writer: tf.summary.SummaryWriter,
         progress: Progress,
         metrics: MetricsFile,
         start_time: float,
-        sticky_actions: float = 0.0,
     ):
-        self._spec, self._greedy, self._graph = spec, greedy, graph_evaluator
-        self._sticky = sticky_actions
-        self._episodes, self._seed, self.target = episodes, seed, target
+        self._setup = setup
+        self._graph = setup.graph_evaluator
+        self.target = setup.target
         self._writer, self._progress, self._metrics = writer, progress, metrics
         self._start_time = start_time
         self.history: list[dict] = []
@@ -69,18 +77,20 @@ class RunEvaluation:
     def __call__(self, step: int, train_steps: int) -> bool:
         """Evaluates at `step`; returns True when this evaluation solved the run."""
         was_solved = self.solved is not None
+        setup = self._setup
         if self._graph is not None:
             stats = self._graph()
             where = "in-graph env"
         else:
             stats = run_episodes(
-                self._greedy,
-                self._spec,
-                self._episodes,
-                seed=self._seed,
-                sticky_actions=self._sticky,
+                setup.greedy,
+                setup.spec,
+                setup.episodes,
+                seed=setup.seed,
+                max_steps=setup.max_episode_steps,
+                sticky_actions=setup.sticky_actions,
             )
-            where = "ALE" if atari_game(self._spec.env) else "gymnasium"
+            where = "ALE" if atari_game(setup.spec.env) else "gymnasium"
         row = {
             "env_steps": step,
             "train_steps": train_steps,
@@ -90,7 +100,13 @@ class RunEvaluation:
         self._report(step, stats, "eval/", f"eval @ {step:,} env steps ({where})")
         self._remember(step, stats.mean, stats.std, "eval", self._elapsed())
         if self._graph is not None and self.target is not None and stats.mean >= self.target:
-            confirm = run_episodes(self._greedy, self._spec, self._episodes, seed=self._seed)
+            confirm = run_episodes(
+                setup.greedy,
+                setup.spec,
+                setup.episodes,
+                seed=setup.seed,
+                max_steps=setup.max_episode_steps,
+            )
             self._report(step, confirm, "eval_gymnasium/", "  confirmed on gymnasium")
             row.update(confirm_mean=confirm.mean, confirm_std=confirm.std)
             self._remember(step, confirm.mean, confirm.std, "gymnasium", self._elapsed())
@@ -105,6 +121,13 @@ class RunEvaluation:
         with self._writer.as_default(step=step):
             tf.summary.scalar(tag + "mean_return", stats.mean)
             tf.summary.scalar(tag + "std_return", stats.std)
+        cut = ""
+        if stats.cut:
+            cut = (
+                f" ({stats.cut} cut at --eval_max_episode_steps="
+                f"{self._setup.max_episode_steps:,}: the env may have no time limit)"
+            )
         self._progress.message(
-            f"{label}: return {stats.mean:.1f} ± {stats.std:.1f} over {self._episodes} episodes"
+            f"{label}: return {stats.mean:.1f} ± {stats.std:.1f} over "
+            f"{self._setup.episodes} episodes{cut}"
         )

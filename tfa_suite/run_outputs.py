@@ -14,7 +14,7 @@ import tensorflow as tf
 from tfa_suite.config import TrainConfig
 from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.evaluation import EpisodeStats, VideoUnavailable, record_video, run_episodes
-from tfa_suite.reporting import plot_learning_curve
+from tfa_suite.reporting import MetricsFile, Progress, plot_learning_curve
 from tfa_suite.run_dir import RunDir
 from tfa_suite.run_evaluation import RunEvaluation
 from tfa_suite.saved_policy import SavedPolicy, export_policy
@@ -45,6 +45,24 @@ class TrainResult:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+@dataclasses.dataclass
+class RunContext:
+    """A session's open outputs and fixed facts, as the end of the run needs them."""
+
+    config: TrainConfig
+    spec: EnvSpec
+    run: RunDir
+    policy: Any  # the greedy TF-Agents policy, exported at the end
+    train_step: tf.Variable
+    evaluation: RunEvaluation
+    metrics: MetricsFile
+    writer: tf.summary.SummaryWriter
+    progress: Progress
+    resumed_from: int
+    start_time: float
+    eval_seed: int
+
+
 def finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
     """The stored result if the run in `run` needs no more training under `config`."""
     if not os.path.isfile(run.result):
@@ -54,30 +72,26 @@ def finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
     if result.stopped_by_signal is not None:
         return None
     solved_in_training = result.solved_at_env_steps is not None
-    if result.env_steps >= config.num_env_steps or (
-        solved_in_training and config.stop_at_threshold
+    if result.env_steps >= config.run.num_env_steps or (
+        solved_in_training and config.run.stop_at_threshold
     ):
         return result
     return None
 
 
 def make_result(
-    run: RunDir,
+    ctx: RunContext,
     steps: int,
-    train_steps: int,
-    start_time: float,
-    evaluation: RunEvaluation,
-    resumed_from: int,
     final: EpisodeStats | None,
     signal_number: int | None = None,
 ) -> TrainResult:
-    solved = evaluation.solved
-    target = evaluation.target
+    solved = ctx.evaluation.solved
+    target = ctx.evaluation.target
     return TrainResult(
-        root_dir=run.root,
+        root_dir=ctx.run.root,
         env_steps=steps,
-        train_steps=train_steps,
-        wall_seconds=time.monotonic() - start_time,
+        train_steps=int(ctx.train_step.numpy()),
+        wall_seconds=time.monotonic() - ctx.start_time,
         target_return=target,
         solved=solved is not None
         or (final is not None and target is not None and final.mean >= target),
@@ -85,60 +99,47 @@ def make_result(
         solved_at_seconds=solved.seconds if solved else None,
         final_eval_mean=final.mean if final else math.nan,
         final_eval_std=final.std if final else math.nan,
-        evaluations=evaluation.history,
-        resumed_from_env_steps=resumed_from,
+        evaluations=ctx.evaluation.history,
+        resumed_from_env_steps=ctx.resumed_from,
         stopped_by_signal=signal_number,
     )
 
 
-def finish_run(
-    config: TrainConfig,
-    run: RunDir,
-    spec: EnvSpec,
-    agent,  # noqa: ANN001
-    train_step: tf.Variable,
-    steps: int,
-    evaluation: RunEvaluation,
-    resumed_from: int,
-    start_time: float,
-    eval_seed: int,
-) -> TrainResult:
+def finish_run(ctx: RunContext, steps: int) -> TrainResult:
     """Exports the policy, then proves the export works by scoring and filming it."""
-    export_policy(agent.policy, run.policy, spec, train_step)
+    cfg, run, spec = ctx.config.run, ctx.run, ctx.spec
+    export_policy(ctx.policy, run.policy, spec, ctx.train_step)
     saved = SavedPolicy(run.policy)
     final = run_episodes(
         saved,
         spec,
-        config.eval_episodes,
-        seed=eval_seed,
-        sticky_actions=config.eval_sticky_actions,
+        cfg.eval_episodes,
+        seed=ctx.eval_seed,
+        max_steps=cfg.eval_max_episode_steps,
+        sticky_actions=cfg.eval_sticky_actions,
     )
     print(
         f"exported policy {run.policy}: reloaded, return {final.mean:.1f} ± {final.std:.1f} "
-        f"over {config.eval_episodes} episodes",
+        f"over {cfg.eval_episodes} episodes",
         flush=True,
     )
-    if config.video_episodes:
+    if cfg.video_episodes:
         try:
             record_video(
                 saved,
                 spec,
                 run.video,
-                config.video_episodes,
-                seed=eval_seed,
-                sticky_actions=config.eval_sticky_actions,
+                cfg.video_episodes,
+                seed=ctx.eval_seed,
+                max_steps=cfg.eval_max_episode_steps,
+                sticky_actions=cfg.eval_sticky_actions,
             )
         except VideoUnavailable as e:
             print(f"note: no video.mp4: {e}", flush=True)
     plot_learning_curve(
-        run.metrics,
-        run.curve,
-        f"{config.env} {config.agent} seed {config.seed}",
-        evaluation.target,
+        run.metrics, run.curve, f"{cfg.env} {cfg.agent} seed {cfg.seed}", ctx.evaluation.target
     )
-    result = make_result(
-        run, steps, int(train_step.numpy()), start_time, evaluation, resumed_from, final
-    )
+    result = make_result(ctx, steps, final)
     with open(run.result + ".tmp", "w") as f:
         json.dump(result.to_json(), f, indent=2)
     os.replace(run.result + ".tmp", run.result)

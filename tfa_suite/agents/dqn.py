@@ -1,38 +1,103 @@
-"""DQN and double DQN: TF-Agents' QNetwork with DqnAgent / DdqnAgent."""
+"""DQN and double DQN: TF-Agents' QNetwork with DqnAgent / DdqnAgent.
+
+`QLearningConfig` holds what DQN and C51 share (network, optimizer, targets, the
+epsilon-greedy schedule); `DqnConfig` adds the double-DQN switch and the TD loss.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 
 import tensorflow as tf
 from tf_agents.agents.dqn import dqn_agent
 from tf_agents.networks import q_network
-from tf_agents.trajectories import time_step as ts
-from tf_agents.typing import types
 from tf_agents.utils import common
 
-from tfa_suite.agents.registry import register_agent
-from tfa_suite.config import TrainConfig, parse_conv_layers
+from tfa_suite.agents.registry import DISCRETE, AgentContext, AgentSpec, BuiltAgent, register_agent
+from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need, parse_conv_layers
 from tfa_suite.errors import UnsupportedSpaceError
 
 
-def check_specs(
-    observation_spec: types.NestedTensorSpec, action_spec: types.NestedTensorSpec
-) -> None:
-    """DQN needs one discrete action and one array observation; say which part is wrong."""
-    if (
-        not isinstance(action_spec, tf.TensorSpec)
-        or action_spec.shape.rank != 0
-        or (not action_spec.dtype.is_integer)
-    ):
-        raise UnsupportedSpaceError(
-            f"DQN needs a Discrete action space, but the env's action spec is {action_spec}"
+@dataclasses.dataclass
+class QLearningConfig(Section):
+    # --- network and optimizer ---
+    conv_layers: str = _field(
+        "",
+        "convolutions for image observations as filters:kernel:stride,...; "
+        "nature = 32:8:4,64:4:2,64:3:1 (Mnih et al. 2015)",
+    )
+    fc_layers: list[int] = _field([256, 256], "hidden layer sizes of the Q-network")
+    optimizer: str = _field("adam", "adam, or rmsprop (centered, as in Mnih et al. 2015)")
+    optimizer_epsilon: float = _field(1e-7, "epsilon of the optimizer's denominator")
+    learning_rate: float = _field(1e-3, "learning rate")
+    # --- targets ---
+    gamma: float = _field(0.99, "discount factor")
+    n_step: int = _field(1, "n-step TD targets")
+    gradient_clipping: float = _field(0.0, "clip gradients to this global norm; 0 is off")
+    target_update_period: int = _field(1000, "train steps between target network updates")
+    target_update_tau: float = _field(1.0, "target update weight; 1 copies, < 1 is Polyak")
+    # --- exploration ---
+    epsilon_start: float = _field(1.0, "epsilon-greedy epsilon at env step 0")
+    epsilon_end: float = _field(0.05, "epsilon after the decay")
+    epsilon_decay_steps: int = _field(10_000, "env steps of linear decay from start to end")
+
+    def validate(self, run: RunConfig) -> None:
+        need(len(self.fc_layers) > 0, "--fc_layers needs at least one layer size")
+        need(all(n > 0 for n in self.fc_layers), f"--fc_layers sizes must be > 0: {self.fc_layers}")
+        parse_conv_layers(self.conv_layers)  # raises a UserError naming --conv_layers
+        need(self.optimizer in ("adam", "rmsprop"), "--optimizer must be adam or rmsprop")
+        need(self.optimizer_epsilon > 0, "--optimizer_epsilon must be > 0")
+        need(self.learning_rate > 0, "--learning_rate must be > 0")
+        need(0.0 <= self.gamma <= 1.0, "--gamma must be in [0, 1]")
+        need(self.n_step >= 1, "--n_step must be >= 1")
+        need(self.gradient_clipping >= 0, "--gradient_clipping must be >= 0 (0 is off)")
+        need(self.target_update_period >= 1, "--target_update_period must be >= 1")
+        need(0.0 < self.target_update_tau <= 1.0, "--target_update_tau must be in (0, 1]")
+        for name in ("epsilon_start", "epsilon_end"):
+            need(0.0 <= getattr(self, name) <= 1.0, f"--{name} must be in [0, 1]")
+        need(self.epsilon_decay_steps >= 0, "--epsilon_decay_steps must be >= 0")
+
+
+@dataclasses.dataclass
+class DqnConfig(QLearningConfig):
+    double_dqn: bool = _field(False, "double DQN targets (van Hasselt et al. 2016)")
+    loss: str = _field("huber", "TD loss: huber or squared")
+
+    def validate(self, run: RunConfig) -> None:
+        super().validate(run)
+        need(
+            self.loss in ("huber", "squared"), f"--loss must be huber or squared, not {self.loss!r}"
         )
+
+
+def check_observation_spec(observation_spec: tf.TensorSpec) -> None:
     if not isinstance(observation_spec, tf.TensorSpec) or observation_spec.shape.rank < 1:
         raise UnsupportedSpaceError(
-            "DQN needs an array (Box) observation space, but the env's observation spec is "
-            f"{observation_spec}"
+            "Q-learning needs an array (Box) observation space, but the env's observation spec "
+            f"is {observation_spec}"
         )
+
+
+def linear_epsilon(config: QLearningConfig, context: AgentContext):  # noqa: ANN201
+    """Epsilon as a function of env steps, read each time the collect policy acts.
+
+    The schedule's position is the env step counter itself, which the checkpoint holds,
+    so a resumed run continues the schedule where it stopped.
+    During the loop's initial collection epsilon is 1: the epsilon-greedy policy is then
+    exactly the uniform-random policy, so it serves as the initial-collect policy too and
+    one compiled function serves both phases.
+    """
+    start, end = config.epsilon_start, config.epsilon_end
+    decay = float(max(config.epsilon_decay_steps, 1))
+    initial = context.initial_collect_steps
+    env_steps = context.env_steps
+
+    def epsilon() -> tf.Tensor:
+        steps = env_steps.result()
+        frac = tf.minimum(tf.cast(steps, tf.float32) / decay, 1.0)
+        return tf.where(steps < initial, 1.0, start + (end - start) * frac)
+
+    return epsilon
 
 
 def observation_preprocessing(observation_spec: tf.TensorSpec) -> tf.keras.layers.Layer:
@@ -45,7 +110,7 @@ def observation_preprocessing(observation_spec: tf.TensorSpec) -> tf.keras.layer
     return tf.keras.layers.Lambda(lambda x: tf.cast(x, tf.float32))
 
 
-def make_optimizer(config: TrainConfig) -> tf.keras.optimizers.Optimizer:
+def make_optimizer(config: QLearningConfig) -> tf.keras.optimizers.Optimizer:
     if config.optimizer == "rmsprop":
         return tf.keras.optimizers.RMSprop(
             learning_rate=config.learning_rate,
@@ -59,15 +124,7 @@ def make_optimizer(config: TrainConfig) -> tf.keras.optimizers.Optimizer:
     )
 
 
-def td_loss(config: TrainConfig):  # noqa: ANN201
-    return (
-        common.element_wise_huber_loss
-        if config.loss == "huber"
-        else common.element_wise_squared_loss
-    )
-
-
-def network_kwargs(config: TrainConfig, observation_spec: tf.TensorSpec) -> dict:
+def network_kwargs(config: QLearningConfig, observation_spec: tf.TensorSpec) -> dict:
     """The torso shared by DQN's QNetwork and C51's CategoricalQNetwork."""
     return dict(
         preprocessing_layers=observation_preprocessing(observation_spec),
@@ -76,43 +133,64 @@ def network_kwargs(config: TrainConfig, observation_spec: tf.TensorSpec) -> dict
     )
 
 
-def agent_kwargs(
-    config: TrainConfig, train_step_counter: tf.Variable, epsilon_fn: Callable[[], tf.Tensor]
-) -> dict:
+def agent_kwargs(config: QLearningConfig, context: AgentContext, epsilon) -> dict:  # noqa: ANN001
     """Optimizer, exploration, target-update and return settings shared by DQN and C51."""
     return dict(
         optimizer=make_optimizer(config),
-        epsilon_greedy=epsilon_fn,
+        epsilon_greedy=epsilon,
         n_step_update=config.n_step,
         target_update_tau=config.target_update_tau,
         target_update_period=config.target_update_period,
         gamma=config.gamma,
         gradient_clipping=config.gradient_clipping or None,
-        train_step_counter=train_step_counter,
+        train_step_counter=context.train_step,
     )
 
 
-@register_agent("dqn")
-def build_dqn(
-    config: TrainConfig,
-    time_step_spec: ts.TimeStep,
-    action_spec: types.NestedTensorSpec,
-    train_step_counter: tf.Variable,
-    epsilon_fn: Callable[[], tf.Tensor],
-) -> dqn_agent.DqnAgent:
-    check_specs(time_step_spec.observation, action_spec)
-    q_net = q_network.QNetwork(
-        time_step_spec.observation,
-        action_spec,
-        **network_kwargs(config, time_step_spec.observation),
-    )
-    agent_cls = dqn_agent.DdqnAgent if config.double_dqn else dqn_agent.DqnAgent
-    agent = agent_cls(
-        time_step_spec,
-        action_spec,
-        q_network=q_net,
-        td_errors_loss_fn=td_loss(config),
-        **agent_kwargs(config, train_step_counter, epsilon_fn),
-    )
+def built_q_agent(agent, config: QLearningConfig, epsilon) -> BuiltAgent:  # noqa: ANN001
+    """DQN and C51 collect epsilon-greedily (epsilon 1 at first) and export the greedy policy."""
     agent.initialize()
-    return agent
+    return BuiltAgent(
+        agent=agent,
+        collect_policy=agent.collect_policy,
+        greedy_policy=agent.policy,
+        initial_collect_policy=agent.collect_policy,
+        train_sequence_length=config.n_step + 1,
+        scalars={"epsilon": epsilon},
+    )
+
+
+def build_dqn(config: TrainConfig, context: AgentContext) -> BuiltAgent:
+    cfg: DqnConfig = config.agent  # type: ignore[assignment]
+    check_observation_spec(context.time_step_spec.observation)
+    q_net = q_network.QNetwork(
+        context.time_step_spec.observation,
+        context.action_spec,
+        **network_kwargs(cfg, context.time_step_spec.observation),
+    )
+    epsilon = linear_epsilon(cfg, context)
+    agent_cls = dqn_agent.DdqnAgent if cfg.double_dqn else dqn_agent.DqnAgent
+    agent = agent_cls(
+        context.time_step_spec,
+        context.action_spec,
+        q_network=q_net,
+        td_errors_loss_fn=(
+            common.element_wise_huber_loss
+            if cfg.loss == "huber"
+            else common.element_wise_squared_loss
+        ),
+        **agent_kwargs(cfg, context, epsilon),
+    )
+    return built_q_agent(agent, cfg, epsilon)
+
+
+register_agent(
+    AgentSpec(
+        name="dqn",
+        config_cls=DqnConfig,
+        loop="replay",
+        actions=DISCRETE,
+        build=build_dqn,
+        summary="DQN (Mnih et al. 2015), double DQN with --double_dqn, n-step with --n_step",
+    )
+)

@@ -1,43 +1,122 @@
-"""The name -> builder mapping behind `--agent`."""
+"""The name -> agent mapping behind `--agent`, and the small interface between agent and loop.
+
+An agent module registers itself with `register_agent(AgentSpec(...))`: its name, its
+config section, the loop kind it trains on, the kind of action it takes and a builder.
+The loop never asks which agent it runs; it asks the `BuiltAgent` for what it needs
+(policies, the sequence length it trains on, the scalars to log).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
+from tf_agents.metrics import tf_metrics
+from tf_agents.policies import tf_policy
 from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 
-from tfa_suite.config import TrainConfig
-from tfa_suite.errors import UserError
+from tfa_suite.config import Section, TrainConfig
+from tfa_suite.errors import UnsupportedSpaceError, UserError
 
-# (config, time_step_spec, action_spec, train_step_counter, epsilon_fn) -> agent
-AgentBuilder = Callable[
-    [TrainConfig, ts.TimeStep, types.NestedTensorSpec, tf.Variable, Callable[[], tf.Tensor]],
-    tf_agent.TFAgent,
-]
-
-_BUILDERS: dict[str, AgentBuilder] = {}
+DISCRETE, CONTINUOUS = "discrete", "continuous"
 
 
-def register_agent(name: str) -> Callable[[AgentBuilder], AgentBuilder]:
-    def decorator(builder: AgentBuilder) -> AgentBuilder:
-        _BUILDERS[name] = builder
-        return builder
+@dataclasses.dataclass(frozen=True)
+class AgentContext:
+    """What a builder gets from the run: specs, counters and the loop's random start."""
 
-    return decorator
+    time_step_spec: ts.TimeStep
+    action_spec: types.NestedTensorSpec
+    train_step: tf.Variable  # int64; the agent's train_step_counter
+    env_steps: tf_metrics.EnvironmentSteps  # checkpointed, so schedules on it resume
+    # Env steps the loop collects with `initial_collect_policy` before training.
+    initial_collect_steps: int
 
 
-def build_agent(
-    config: TrainConfig,
-    time_step_spec: ts.TimeStep,
-    action_spec: types.NestedTensorSpec,
-    train_step_counter: tf.Variable,
-    epsilon_fn: Callable[[], tf.Tensor],
-) -> tf_agent.TFAgent:
-    if config.agent not in _BUILDERS:
-        raise UserError(f"unknown --agent {config.agent!r}; known: {', '.join(sorted(_BUILDERS))}")
-    return _BUILDERS[config.agent](
-        config, time_step_spec, action_spec, train_step_counter, epsilon_fn
+@dataclasses.dataclass
+class BuiltAgent:
+    """A TF-Agents agent with the policies and facts the loops and the session use."""
+
+    agent: tf_agent.TFAgent
+    collect_policy: tf_policy.TFPolicy
+    # Deterministic: evaluated during training and exported as the run's policy.
+    greedy_policy: tf_policy.TFPolicy
+    # Acts during the first `initial_collect_steps`; may be `collect_policy` itself.
+    initial_collect_policy: tf_policy.TFPolicy
+    # Consecutive time steps per replay sample (2 for one-step TD, n + 1 for n-step).
+    train_sequence_length: int
+    # Name -> zero-argument function of a scalar, logged with every metrics row.
+    scalars: dict[str, Callable[[], tf.Tensor]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    config_cls: type[Section]
+    loop: str  # a key of tfa_suite.loops.LOOPS
+    actions: str  # DISCRETE or CONTINUOUS
+    build: Callable[[TrainConfig, AgentContext], BuiltAgent]
+    summary: str = ""
+
+
+_AGENTS: dict[str, AgentSpec] = {}
+
+
+def register_agent(spec: AgentSpec) -> AgentSpec:
+    if spec.name in _AGENTS:
+        raise ValueError(f"agent {spec.name!r} is registered twice")
+    _AGENTS[spec.name] = spec
+    return spec
+
+
+def agent_names() -> list[str]:
+    return sorted(_AGENTS)
+
+
+def unknown_agent_message(name: str) -> str:
+    return f"unknown --agent {name!r}; known: {', '.join(agent_names())}"
+
+
+def agent_spec(name: str) -> AgentSpec:
+    if name not in _AGENTS:
+        raise UserError(unknown_agent_message(name))
+    return _AGENTS[name]
+
+
+def action_kind(action_spec: types.NestedTensorSpec) -> str | None:
+    """DISCRETE for one integer action, CONTINUOUS for one float vector, else None."""
+    if not isinstance(action_spec, tf.TensorSpec):
+        return None
+    if action_spec.dtype.is_integer and action_spec.shape.rank == 0:
+        return DISCRETE
+    if action_spec.dtype.is_floating and action_spec.shape.rank == 1:
+        return CONTINUOUS
+    return None
+
+
+def check_action_spec(spec: AgentSpec, env: str, action_spec: types.NestedTensorSpec) -> None:
+    """Refuses an env whose actions the agent cannot take, naming the agents that can."""
+    kind = action_kind(action_spec)
+    if kind == spec.actions:
+        return
+    if kind is None:
+        raise UnsupportedSpaceError(
+            f"--agent={spec.name} needs {spec.actions} actions (one "
+            f"{'Discrete' if spec.actions == DISCRETE else 'one-dimensional Box'} space), but "
+            f"{env}'s action spec is {action_spec}"
+        )
+    fitting = [n for n, s in sorted(_AGENTS.items()) if s.actions == kind]
+    raise UnsupportedSpaceError(
+        f"--agent={spec.name} takes {spec.actions} actions, but {env} has {kind} actions "
+        f"({action_spec.dtype.name} {action_spec.shape}); agents for {kind} actions: "
+        f"{', '.join(fitting)}"
     )
+
+
+def build_agent(config: TrainConfig, context: AgentContext) -> BuiltAgent:
+    spec = agent_spec(config.run.agent)
+    check_action_spec(spec, config.run.env, context.action_spec)
+    return spec.build(config, context)

@@ -16,7 +16,7 @@ from tf_agents.environments import batched_py_environment, py_environment, tf_py
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
-from tfa_suite.envs.loading import EnvSpec, make_gym_env
+from tfa_suite.envs.loading import EnvSpec, box_action, make_gym_env
 from tfa_suite.errors import UnsupportedSpaceError
 
 
@@ -49,6 +49,24 @@ def space_to_spec(space: gym.Space, name: str) -> array_spec.BoundedArraySpec:
     )
 
 
+def action_space_to_spec(space: gym.Space) -> array_spec.BoundedArraySpec:
+    """As `space_to_spec`, but float64 Box actions are exposed as float32.
+
+    TF-Agents' continuous projection networks (SAC's, PPO's) refuse float64 action specs
+    ("must match the sample_spec.dtype"); the adapter casts actions back when it steps.
+    """
+    spec = space_to_spec(space, "action")
+    if isinstance(space, gym.spaces.Box) and space.dtype == np.float64:
+        return array_spec.BoundedArraySpec(
+            space.shape,
+            np.float32,
+            minimum=space.low.astype(np.float32),
+            maximum=space.high.astype(np.float32),
+            name="action",
+        )
+    return spec
+
+
 def _discrete_start(space: gym.Space) -> int:
     return int(space.start) if isinstance(space, gym.spaces.Discrete) else 0
 
@@ -66,7 +84,7 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         super().__init__(handle_auto_reset=True)
         self._env = env
         self._observation_spec = space_to_spec(env.observation_space, "observation")
-        self._action_spec = space_to_spec(env.action_space, "action")
+        self._action_spec = action_space_to_spec(env.action_space)
         self._action_offset = _discrete_start(env.action_space)
         self._observation_offset = _discrete_start(env.observation_space)
         self._next_seed = seed
@@ -98,6 +116,8 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
             action = action + self._action_offset
         if isinstance(self._env.action_space, gym.spaces.Discrete):
             action = int(action)
+        elif isinstance(self._env.action_space, gym.spaces.Box):
+            action = box_action(self._env.action_space, action)
         obs, reward, terminated, truncated, _ = self._env.step(action)
         obs = self._observation(obs)
         reward = np.asarray(reward, dtype=np.float32)

@@ -122,6 +122,19 @@ def make_gym_env(spec: EnvSpec, render: bool = False) -> gym.Env:
     return env
 
 
+def box_action(space: gym.spaces.Box, action: Any) -> Any:
+    """A policy's float32 action in the Box's own dtype, inside its bounds.
+
+    Policies act in float32 (float64 Box actions are exposed as float32, see
+    `gym_adapter.action_space_to_spec`). Clipping after the cast matters for float64
+    bounds that float32 rounds outward (0.1 becomes 0.10000000149); the policies
+    themselves already act within bounds.
+    """
+    import numpy as np
+
+    return np.clip(np.asarray(action, dtype=space.dtype), space.low, space.high)
+
+
 def reward_threshold(spec: EnvSpec) -> float | None:
     """The return at which the environment counts as solved, if gymnasium registers one."""
     # Atari games have no registered threshold (and need no gymnasium registration here).

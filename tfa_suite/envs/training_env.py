@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from gymnasium.wrappers import TimeLimit
 from tf_agents.environments import tf_environment
 
 from tfa_suite.config import TrainConfig
@@ -19,6 +20,7 @@ from tfa_suite.errors import UserError
 # side-by-side equivalence test).
 TF_NATIVE_ENVS: dict[str, str] = {
     "CartPole-v1": "tfa_suite.envs.tf_cartpole:TFCartPoleEnv",
+    "Pendulum-v1": "tfa_suite.envs.tf_pendulum:TFPendulumEnv",
 }
 
 
@@ -35,7 +37,7 @@ def make_tf_eval_env(
 ) -> tf_environment.TFEnvironment | None:
     """A TF-native copy of the env for in-graph evaluation, when training uses one."""
     factory = _tf_native_factory(spec)
-    if factory is None or config.backend == "python":
+    if factory is None or config.run.backend == "python":
         return None
     extra = {"max_episode_steps": spec.max_episode_steps} if spec.max_episode_steps else {}
     return factory(batch_size=batch_size, seed=seed, **extra)
@@ -43,18 +45,19 @@ def make_tf_eval_env(
 
 def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.TFEnvironment, str]:
     """The batched training environment and the backend name ("graph" or "python")."""
+    run = config.run
     factory = _tf_native_factory(spec)
-    if config.backend == "graph" and factory is None:
+    if run.backend == "graph" and factory is None:
         raise UserError(
-            f"--backend=graph needs a TF-native environment; {config.env}"
+            f"--backend=graph needs a TF-native environment; {run.env}"
             f"{' with --env_kwargs' if spec.kwargs else ''} has none (available: "
             f"{', '.join(sorted(TF_NATIVE_ENVS))}, without --env_kwargs). Use --backend=python"
         )
-    if factory is not None and config.backend in ("auto", "graph"):
+    if factory is not None and run.backend in ("auto", "graph"):
         # Build (and so validate) the gymnasium env too: evaluation always runs on it.
         make_gym_env(spec).close()
         extra = {"max_episode_steps": spec.max_episode_steps} if spec.max_episode_steps else {}
-        return factory(batch_size=config.num_envs, seed=config.seed, **extra), "graph"
+        return factory(batch_size=run.num_envs, seed=run.seed, **extra), "graph"
     game = atari_game(spec.env)
     if game is not None:
         from tf_agents.environments import tf_py_environment
@@ -62,7 +65,35 @@ def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.T
         from tfa_suite.envs.atari import AtariEnvironment
 
         atari = AtariEnvironment(
-            game, config.num_envs, config.seed, training=True, env_kwargs=spec.kwargs
+            game, run.num_envs, run.seed, training=True, env_kwargs=spec.kwargs
         )
         return tf_py_environment.TFPyEnvironment(atari), "python"
-    return make_tf_env(spec, config.num_envs, config.seed), "python"
+    return make_tf_env(spec, run.num_envs, run.seed), "python"
+
+
+def warn_if_unbounded(spec: EnvSpec) -> None:
+    """Says at the start when episodes can only end by termination: no time limit is set.
+
+    Such an env can run an evaluation episode for ever; evaluation cuts episodes at
+    --eval_max_episode_steps and reports how many it cut, but the user should know why.
+    """
+    if spec.max_episode_steps or atari_game(spec.env) is not None:
+        return
+    env = make_gym_env(spec)
+    try:
+        limited, layer = False, env
+        while layer is not None:
+            if isinstance(layer, TimeLimit):
+                limited = True
+                break
+            layer = getattr(layer, "env", None)
+        limited = limited or bool(env.spec is not None and env.spec.max_episode_steps)
+    finally:
+        env.close()
+    if not limited:
+        print(
+            f"note: {spec.env} has no time limit, so an episode ends only when the env "
+            "terminates it; set one with --max_episode_steps (evaluation cuts episodes at "
+            "--eval_max_episode_steps and reports how many it cut)",
+            flush=True,
+        )

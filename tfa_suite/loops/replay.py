@@ -1,0 +1,253 @@
+"""The replay loop: collect drivers, replay buffer and train steps in one tf.function.
+
+Used by every off-policy agent (DQN, C51, DDPG, TD3, SAC). One call of
+`ReplayLoop.run(k)` runs k iterations of
+    collect `collect_steps_per_iteration` env steps  ->  replay.add_batch
+    `train_steps_per_iteration` times: replay.get_next -> agent.train
+inside a single `tf.function`, so the host is visited once per call, not once per step.
+With a TF-native environment (see `tfa_suite.envs.training_env`) nothing in that graph
+leaves the device; with a gymnasium environment, TFPyEnvironment's `py_function` is the
+only host round trip, once per batched env step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import tf_environment
+from tf_agents.metrics import tf_metrics
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+
+from tfa_suite.agents.registry import BuiltAgent
+from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need
+from tfa_suite.replay.frame_store import FrameStoreReplay
+
+
+@dataclasses.dataclass
+class ReplayConfig(Section):
+    replay_capacity: int = _field(100_000, "replay buffer capacity in transitions")
+    batch_size: int = _field(64, "train batch size")
+    initial_collect_steps: int = _field(
+        1_000, "env steps collected with the agent's initial-collect policy before training"
+    )
+    collect_steps_per_iteration: int = _field(1, "env steps collected per iteration")
+    train_steps_per_iteration: int = _field(1, "gradient steps per iteration")
+    checkpoint_replay: bool = _field(
+        True, "include the replay buffer in checkpoints (turn off for memory-heavy runs)"
+    )
+
+    def validate(self, run: RunConfig) -> None:
+        need(self.batch_size >= 1, "--batch_size must be >= 1")
+        need(self.initial_collect_steps >= 0, "--initial_collect_steps must be >= 0")
+        need(self.collect_steps_per_iteration >= 1, "--collect_steps_per_iteration must be >= 1")
+        need(self.train_steps_per_iteration >= 0, "--train_steps_per_iteration must be >= 0")
+        need(
+            self.collect_steps_per_iteration % run.num_envs == 0,
+            f"--collect_steps_per_iteration ({self.collect_steps_per_iteration}) must be a "
+            f"multiple of --num_envs ({run.num_envs}): each iteration steps every env equally",
+        )
+        training = self.train_steps_per_iteration > 0
+        need(
+            self.replay_capacity >= self.batch_size or not training,
+            f"--replay_capacity ({self.replay_capacity}) must be >= --batch_size "
+            f"({self.batch_size}): a batch drawn from fewer transitions repeats them",
+        )
+        need(
+            self.replay_capacity >= self.initial_collect_steps,
+            f"--replay_capacity ({self.replay_capacity}) must be >= --initial_collect_steps "
+            f"({self.initial_collect_steps}): the initial collection would overwrite itself",
+        )
+        need(
+            self.initial_collect_steps >= self.batch_size or not training,
+            f"--initial_collect_steps ({self.initial_collect_steps}) must be >= --batch_size "
+            f"({self.batch_size}) so the first train step has a full batch to sample",
+        )
+
+
+def is_frame_stack(spec: tf.TensorSpec) -> bool:
+    """uint8 [H, W, K] observations: stacked frames, as from tfa_suite.envs.atari."""
+    return spec.dtype == tf.uint8 and spec.shape.rank == 3 and spec.shape[-1] > 1
+
+
+def make_replay(data_spec, num_envs: int, max_length: int, device: str):  # noqa: ANN001, ANN201
+    """TF-Agents' uniform replay, or for stacked frames the frame-once replay.
+
+    A stacked Atari observation is 28 KB, of which one frame (7 KB) is new per step;
+    FrameStoreReplay keeps each frame once and rebuilds the stacks when it samples.
+    """
+    observation = data_spec.observation
+    if isinstance(observation, tf.TensorSpec) and is_frame_stack(observation):
+        return FrameStoreReplay(
+            data_spec,
+            batch_size=num_envs,
+            max_length=max_length,
+            stack=int(observation.shape[-1]),
+            device=device,
+        )
+    return tf_uniform_replay_buffer.TFUniformReplayBuffer(
+        data_spec, batch_size=num_envs, max_length=max_length, device=device
+    )
+
+
+def _check_sequence_fits(cfg: ReplayConfig, num_envs: int, length: int) -> None:
+    """Every env's slice of the replay must hold (and first collect) one training sequence."""
+    need(
+        cfg.replay_capacity >= num_envs * length,
+        f"--replay_capacity {cfg.replay_capacity} is too small for --num_envs {num_envs} "
+        f"and the agent's {length}-step training sequences",
+    )
+    need(
+        cfg.initial_collect_steps >= num_envs * length or cfg.train_steps_per_iteration == 0,
+        f"--initial_collect_steps ({cfg.initial_collect_steps}) must give every one of the "
+        f"{num_envs} envs at least {length} steps (the agent's training sequence) before "
+        "the first sample",
+    )
+
+
+class ReplayLoop(tf.Module):
+    """Replay buffer, collect drivers and the compiled collect-train function."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        tf_env: tf_environment.TFEnvironment,
+        built: BuiltAgent,
+        env_steps: tf_metrics.EnvironmentSteps,
+        device: str = "/CPU:0",
+    ):
+        super().__init__(name="collect_train_loop")
+        cfg: ReplayConfig = config.loop  # type: ignore[assignment]
+        num_envs = tf_env.batch_size
+        _check_sequence_fits(cfg, num_envs, built.train_sequence_length)
+        self._cfg = cfg
+        self._num_envs = num_envs
+        self._agent = built.agent
+        self.env_steps = env_steps
+        self.episodes = tf_metrics.NumberOfEpisodes()
+        self.train_return = tf_metrics.AverageReturnMetric(
+            batch_size=num_envs, buffer_size=max(10, num_envs)
+        )
+        self.replay = make_replay(
+            built.agent.collect_data_spec,
+            num_envs,
+            math.ceil(cfg.replay_capacity / num_envs),
+            device,
+        )
+        observers = [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
+        self._collect_driver = dynamic_step_driver.DynamicStepDriver(
+            tf_env,
+            built.collect_policy,
+            observers=observers,
+            num_steps=cfg.collect_steps_per_iteration,
+        )
+        # DQN's epsilon-greedy policy is uniform-random during the initial collection, so
+        # it needs no driver of its own; agents that start from another policy get one.
+        self._initial_driver = None
+        if built.initial_collect_policy is not built.collect_policy:
+            self._initial_driver = dynamic_step_driver.DynamicStepDriver(
+                tf_env,
+                built.initial_collect_policy,
+                observers=observers,
+                num_steps=cfg.collect_steps_per_iteration,
+            )
+        self._sample_steps = built.train_sequence_length
+        self._device = device
+
+    def checkpoint_objects(self) -> dict[str, tf.Module]:
+        objects = dict(episodes=self.episodes, train_return=self.train_return)
+        if self._cfg.checkpoint_replay:
+            objects["replay"] = self.replay
+        return objects
+
+    def prefill_steps(self) -> int:
+        """Env steps to collect before training: the initial collection, or after a resume
+        without a checkpointed replay, the refill to the same size."""
+        return self._cfg.initial_collect_steps - int(self.replay.num_frames())
+
+    def prefill(self, num_env_steps: int) -> int:
+        """Collection without training up to env step `num_env_steps`.
+
+        Before `initial_collect_steps` it uses the initial-collect policy; a refill after
+        a resume uses the collect policy, which is where the run left off.
+        """
+        per_iteration = self._cfg.collect_steps_per_iteration
+        while int(self.env_steps.result()) < num_env_steps:
+            steps = int(self.env_steps.result())
+            iterations = tf.constant(math.ceil((num_env_steps - steps) / per_iteration), tf.int64)
+            if self._initial_driver is not None and steps < self._cfg.initial_collect_steps:
+                self._initial_collect(iterations)
+            else:
+                self.collect_train(iterations, tf.constant(0, tf.int64))
+        return int(self.env_steps.result())
+
+    def iterations_within(self, remaining: int) -> int:
+        """Collect iterations for one call that cannot pass the next event by a whole iteration.
+
+        The driver ends an iteration once it has counted `collect_steps_per_iteration`
+        non-boundary steps, gained up to `num_envs` at a time, so an iteration takes between
+        that many and `collect_steps_per_iteration + num_envs - 1` env steps. Sizing calls by
+        the upper bound (and running one iteration when less than one remains) ends every
+        call at most one iteration past its event: checkpoints, evaluations and metrics rows
+        land within one iteration of their multiples instead of drifting by a few steps per
+        iteration, which bounds the work a kill can lose.
+        """
+        most_per_iteration = self._cfg.collect_steps_per_iteration + self._num_envs - 1
+        return max(1, remaining // most_per_iteration)
+
+    def updates_per_iteration(self) -> int:
+        return self._cfg.train_steps_per_iteration
+
+    def run(self, num_iterations: int) -> float:
+        """Runs `num_iterations` collect-train iterations; returns the mean loss."""
+        return float(
+            self.collect_train(
+                tf.constant(num_iterations, tf.int64),
+                tf.constant(self._cfg.train_steps_per_iteration, tf.int64),
+            )
+        )
+
+    @tf.function(autograph=False)
+    def _initial_collect(self, num_iterations: tf.Tensor) -> tf.Tensor:
+        def iteration(i: tf.Tensor) -> tf.Tensor:
+            self._initial_driver.run()  # stateful: kept and ordered by the loop body
+            return i + 1
+
+        with tf.device(self._device):
+            return tf.while_loop(
+                lambda i: i < num_iterations, iteration, [tf.constant(0, num_iterations.dtype)]
+            )
+
+    # autograph=False: the loops are explicit tf.while_loops, and letting autograph convert
+    # TF-Agents' drivers and agents recursively costs seconds of tracing. Both counts are
+    # tensors, so this traces once for initial collection and training alike.
+    @tf.function(autograph=False)
+    def collect_train(self, num_iterations: tf.Tensor, train_steps: tf.Tensor) -> tf.Tensor:
+        def train_body(j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            experience, _ = self.replay.get_next(
+                sample_batch_size=self._cfg.batch_size, num_steps=self._sample_steps
+            )
+            return j + 1, loss_sum + self._agent.train(experience).loss
+
+        def iteration(i: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            # Automatic control dependencies order these stateful ops as written: the
+            # collected steps are in the replay before the first sample of this iteration.
+            self._collect_driver.run()
+            _, loss_sum = tf.while_loop(
+                lambda j, _: j < train_steps,
+                train_body,
+                (tf.constant(0, train_steps.dtype), loss_sum),
+            )
+            return i + 1, loss_sum
+
+        # The ops go where the variables are: on a GPU the whole loop stays on it.
+        with tf.device(self._device):
+            _, loss_sum = tf.while_loop(
+                lambda i, _: i < num_iterations,
+                iteration,
+                (tf.constant(0, num_iterations.dtype), tf.constant(0.0)),
+            )
+        count = tf.cast(num_iterations * train_steps, tf.float32)
+        return loss_sum / tf.maximum(count, 1.0)
