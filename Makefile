@@ -9,17 +9,19 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-cartpole-tutorial test test-slow lint format lock bench bench-atari results-cartpole clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-cartpole-tutorial test test-slow lint format lock bench bench-continuous bench-atari results-cartpole clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
 	@echo "make train-cartpole          train DQN on CartPole-v1 until solved (SEED=0, ARGS=...)"
 	@echo "make train-atari             DQN from pixels (GAME=Pong, ATARI_CONFIG=..., SEED, ARGS)"
+	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
 	@echo "make test                    fast test suite (well under 15 minutes)"
 	@echo "make test-slow               learning tests that take minutes"
 	@echo "make lint                    ruff check and format check"
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
+	@echo "make bench-continuous        Pendulum TD3/SAC/DDPG wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
@@ -37,16 +39,22 @@ $(STAMP): requirements/lock.txt setup.cfg pyproject.toml
 	@touch $@
 
 train-cartpole: $(STAMP)
-	$(PY) experiments/train_dqn.py --flagfile=experiments/configs/cartpole.cfg --seed=$(SEED) $(ARGS)
+	$(PY) experiments/train.py --flagfile=experiments/configs/cartpole.cfg --seed=$(SEED) $(ARGS)
 
 # DQN from pixels; GAME is an ALE game name as in ALE/<GAME>-v5 (Pong, Breakout, ...).
 GAME ?= Pong
 ATARI_CONFIG ?= experiments/configs/pong_fast.cfg
 train-atari: $(STAMP)
-	$(PY) experiments/train_dqn.py --flagfile=$(ATARI_CONFIG) --env=ALE/$(GAME)-v5 --seed=$(SEED) $(ARGS)
+	$(PY) experiments/train.py --flagfile=$(ATARI_CONFIG) --env=ALE/$(GAME)-v5 --seed=$(SEED) $(ARGS)
+
+# Continuous control on the compiled TF Pendulum: experiments/configs/pendulum_$(AGENT).cfg.
+AGENT ?= sac
+train-pendulum: $(STAMP)
+	@test -f experiments/configs/pendulum_$(AGENT).cfg || { echo "error: AGENT=$(AGENT) has no experiments/configs/pendulum_$(AGENT).cfg; use AGENT=sac, td3 or ddpg" >&2; exit 2; }
+	$(PY) experiments/train.py --flagfile=experiments/configs/pendulum_$(AGENT).cfg --seed=$(SEED) $(ARGS)
 
 train-cartpole-tutorial: $(STAMP)
-	$(PY) experiments/train_dqn.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
+	$(PY) experiments/train.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -65,6 +73,12 @@ $(BENCH_STAMP): requirements/bench-lock.txt $(STAMP)
 # CartPole-v1 wall seconds to solve, tfa_suite vs Stable-Baselines3 (~10 min; ARGS=--quick).
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) benchmarks/bench_cartpole.py $(ARGS)
+
+# Pendulum-v1 wall seconds to solve, tfa_suite's TD3/SAC/DDPG vs Stable-Baselines3's, 3 seeds
+# each, one process at a time (ARGS=--quick: 1 seed; ARGS=--smoke: 1 seed of 2,000 env steps
+# per run, written to the temp dir).
+bench-continuous: $(STAMP) $(BENCH_STAMP)
+	$(PY) benchmarks/bench_continuous.py $(ARGS)
 
 # Atari throughput for pong_fast.cfg: emulator, collection, updates/s and variants, the
 # collect+train loop, replay bytes (~15 min on an idle machine; ARGS=--quick: ~4 min).

@@ -244,9 +244,10 @@ def replay_bytes(parts: Parts, config: TrainConfig) -> dict[str, Any]:
     if not hasattr(FrameStoreReplay, "bytes_per_transition"):
         return {**out, "note": "FrameStoreReplay has no bytes_per_transition()"}
     store = used if isinstance(used, FrameStoreReplay) else None
+    num_envs = config.run.num_envs
     result = guarded(lambda: {"b": float((store or FrameStoreReplay(
-        spec, batch_size=config.run.num_envs, stack=int(spec.observation.shape[-1]),
-        max_length=math.ceil(config.loop.replay_capacity / config.run.num_envs), device=parts.device,
+        spec, batch_size=num_envs, stack=int(spec.observation.shape[-1]),
+        max_length=math.ceil(config.loop.replay_capacity / num_envs), device=parts.device,
     )).bytes_per_transition())})  # fmt: skip
     return {**out, "frame_store": result.get("b"), "note": result.get("error")}
 

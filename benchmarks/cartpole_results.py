@@ -62,7 +62,7 @@ def main() -> None:
         shutil.rmtree(os.path.join(REPO, root), ignore_errors=True)
         cmd = [
             sys.executable,
-            "experiments/train_dqn.py",
+            "experiments/train.py",
             "--flagfile=experiments/configs/cartpole.cfg",
             f"--seed={seed}",
             f"--root_dir={root}",

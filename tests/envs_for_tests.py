@@ -143,6 +143,45 @@ class MultiBinaryObsEnv(gym.Env):
         return self.observation_space.sample(), 0.0, False, False, {}
 
 
+class Float64ActionEnv(gym.Env):
+    """Continuous float64 Box actions in [-0.1, 0.1]^2, as some envs declare them.
+
+    The observation is a float32 Box (3,), the reward -sum(a^2), and an episode is cut
+    (truncated) after `max_steps` steps. Every action received is kept, with its dtype, in
+    `actions_received`. With `strict=True` the env raises on an action that is not float64
+    or lies outside the bounds, so a test can drive it through code that hides the env.
+    """
+
+    def __init__(self, max_steps: int = 20, strict: bool = False):
+        self.max_steps = max_steps
+        self.strict = strict
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+        self.action_space = spaces.Box(-0.1, 0.1, shape=(2,), dtype=np.float64)
+        self.actions_received: list[np.ndarray] = []
+        self._t = 0
+
+    def _obs(self) -> np.ndarray:
+        return self.np_random.uniform(-1.0, 1.0, size=3).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        action = np.array(action, copy=True)  # keeps the dtype it arrived in
+        self.actions_received.append(action)
+        if self.strict:
+            space = self.action_space
+            if action.dtype != np.float64 or not (
+                np.all(action >= space.low) and np.all(action <= space.high)
+            ):
+                raise ValueError(f"action {action!r} ({action.dtype}) is not in {space}")
+        self._t += 1
+        reward = -float(np.sum(np.square(action)))
+        return self._obs(), reward, False, self._t >= self.max_steps, {}
+
+
 def not_an_env(**kwargs: Any) -> dict:
     """A factory that returns something other than a gymnasium.Env."""
     return dict(kwargs)

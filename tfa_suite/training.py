@@ -84,7 +84,9 @@ def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
             action_spec=tf_env.action_spec(),
             train_step=train_step,
             env_steps=env_steps,
+            # Only the replay loop collects before training; other loops start at once.
             initial_collect_steps=getattr(config.loop, "initial_collect_steps", 0),
+            num_envs=tf_env.batch_size,
         )
         built = agents.build_agent(config, context)
         loop = loop_spec.loop_cls(config, tf_env, built, env_steps, device=device)

@@ -28,8 +28,9 @@ from tf_agents.agents.ddpg import actor_network, critic_network, ddpg_agent
 from tf_agents.agents.sac import sac_agent, tanh_normal_projection_network
 from tf_agents.agents.td3 import td3_agent
 from tf_agents.networks import actor_distribution_network
-from tf_agents.policies import gaussian_policy, greedy_policy, ou_noise_policy, random_tf_policy
+from tf_agents.policies import greedy_policy, random_tf_policy
 
+from tfa_suite.agents.noise import GAUSSIAN, ORNSTEIN_UHLENBECK, ActionNoisePolicy
 from tfa_suite.agents.registry import (
     CONTINUOUS,
     AgentContext,
@@ -40,7 +41,7 @@ from tfa_suite.agents.registry import (
 from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need, parse_layers
 from tfa_suite.errors import UnsupportedSpaceError
 
-NOISE_KINDS = ("gaussian", "ou")
+NOISE_KINDS = (GAUSSIAN, ORNSTEIN_UHLENBECK)
 
 
 @dataclasses.dataclass
@@ -89,7 +90,9 @@ class DdpgConfig(ActorCriticConfig):
         "gaussian", "collect noise: gaussian, or ou (Ornstein-Uhlenbeck)"
     )
     exploration_noise_std: float = _field(
-        0.1, "collect noise standard deviation, as a fraction of the action range's half-width"
+        0.1,
+        "std of each step's collect-noise draw, as a fraction of the action range's "
+        "half-width (for ou, the process's driving noise)",
     )
     ou_damping: float = _field(0.15, "ou noise: pull back towards zero per step")
 
@@ -184,14 +187,12 @@ def _common_kwargs(cfg: ActorCriticConfig, context: AgentContext) -> dict:
     )
 
 
-def _exploring(policy, cfg: DdpgConfig, half_width: np.ndarray):  # noqa: ANN001, ANN202
-    """The deterministic actor plus collect noise, clipped to the action bounds."""
+def _exploring(policy, cfg: DdpgConfig, half_width: np.ndarray, context: AgentContext):  # noqa: ANN001, ANN202
+    """The deterministic actor plus per-env collect noise, clipped to the action bounds."""
     scale = (cfg.exploration_noise_std * half_width).astype(np.float32)
-    if cfg.exploration_noise == "ou":
-        return ou_noise_policy.OUNoisePolicy(
-            policy, ou_stddev=scale, ou_damping=cfg.ou_damping, clip=True
-        )
-    return gaussian_policy.GaussianPolicy(policy, scale=scale, clip=True)
+    return ActionNoisePolicy(
+        policy, scale, cfg.exploration_noise, context.num_envs, damping=cfg.ou_damping
+    )
 
 
 def _deterministic_actor(cfg: DdpgConfig, context: AgentContext) -> actor_network.ActorNetwork:
@@ -236,7 +237,7 @@ def build_ddpg(config: TrainConfig, context: AgentContext) -> BuiltAgent:
         td_errors_loss_fn=tf.math.squared_difference,
         **_common_kwargs(cfg, context),
     )
-    collect = _exploring(agent.policy, cfg, half_width)
+    collect = _exploring(agent.policy, cfg, half_width, context)
     return _built(agent, collect, agent.policy, context, {"noise_std": _noise_scalar(cfg)})
 
 
@@ -258,7 +259,7 @@ def build_td3(config: TrainConfig, context: AgentContext) -> BuiltAgent:
         td_errors_loss_fn=tf.math.squared_difference,
         **_common_kwargs(cfg, context),
     )
-    collect = _exploring(agent.policy, cfg, half_width)
+    collect = _exploring(agent.policy, cfg, half_width, context)
     return _built(agent, collect, agent.policy, context, {"noise_std": _noise_scalar(cfg)})
 
 
@@ -272,7 +273,10 @@ def build_sac(config: TrainConfig, context: AgentContext) -> BuiltAgent:
         fc_layer_params=tuple(cfg.actor_layers),
         continuous_projection_net=tanh_normal_projection_network.TanhNormalProjectionNetwork,
     )
-    target_entropy = None if math.isnan(cfg.target_entropy) else cfg.target_entropy
+    # NaN is -(action dimensions), as in the SAC paper and SB3. TF-Agents' own default
+    # (target_entropy=None) is half that, though its docstring says -(action dimensions).
+    action_dims = int(np.prod(context.action_spec.shape))
+    target_entropy = -float(action_dims) if math.isnan(cfg.target_entropy) else cfg.target_entropy
     agent = sac_agent.SacAgent(
         context.time_step_spec,
         context.action_spec,

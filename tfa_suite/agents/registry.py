@@ -34,6 +34,8 @@ class AgentContext:
     env_steps: tf_metrics.EnvironmentSteps  # checkpointed, so schedules on it resume
     # Env steps the loop collects with `initial_collect_policy` before training.
     initial_collect_steps: int
+    # Parallel envs the collect policy acts for (its batch size).
+    num_envs: int = 1
 
 
 @dataclasses.dataclass
