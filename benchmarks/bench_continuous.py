@@ -47,9 +47,18 @@ CFGS = {algo: REPO / "experiments" / "configs" / f"pendulum_{algo}.cfg" for algo
 RESULTS = REPO / "benchmarks" / "results" / "pendulum.json"
 START, END = "<!-- pendulum-bench:start -->", "<!-- pendulum-bench:end -->"
 HEADING = "## Pendulum-v1: TD3, SAC and DDPG vs Stable-Baselines3"
+# The zoo's network sizes: tfa_suite's configs use (64, 64). The `_zoonet` systems run
+# tfa_suite's config with the zoo's networks instead, to show how much of the gap the
+# network size makes.
+ZOO_LAYERS = {"td3": "400,300", "sac": "256,256", "ddpg": "400,300"}
 SYSTEMS: dict[str, str] = {}
 for _algo in ALGOS:
     SYSTEMS[f"tfa_{_algo}"] = f"tfa_suite {_algo.upper()}, pendulum_{_algo}.cfg"
+    if _algo in ("td3", "sac"):
+        SYSTEMS[f"tfa_{_algo}_zoonet"] = (
+            f"tfa_suite {_algo.upper()}, pendulum_{_algo}.cfg with the zoo's "
+            f"({ZOO_LAYERS[_algo].replace(',', ', ')}) networks"
+        )
     SYSTEMS[f"sb3_{_algo}"] = f"Stable-Baselines3 {_algo.upper()}, RL-Zoo hyperparameters"
 GOAL_RATIO = {"td3": 2.0, "sac": 2.0}  # SB3 ÷ tfa_suite median s to solve, per the issue
 EVAL_KEYS = ("eval_interval", "eval_episodes", "target_return")
@@ -74,9 +83,12 @@ MEASURED = (
     "--algo=<algo>` with RL-Zoo's Pendulum-v1 hyperparameters (its 2e4 steps, continued to "
     "6e4 if unsolved), with TensorFlow (in this venv only for tfa_suite) kept out of its "
     "process and torch on `--sb3_torch_threads` threads (1 by default). Both take one env "
-    "step and one gradient step per iteration and copy the zoo's networks, learning rates, "
-    "discount and TD3/DDPG noise; tfa_suite's TD3 and DDPG start learning after 1,000 random "
-    "steps where the zoo's take 10,000 (see the configs' comments)."
+    "step and one gradient step per iteration with the zoo's learning rates, batch, tau, "
+    "discount and TD3/DDPG noise. tfa_suite's configs differ in two ways (see their "
+    "comments): (64, 64) networks where the zoo's are (400, 300) for TD3 and DDPG and "
+    "(256, 256) for SAC, and 1,000 random steps first for TD3 and DDPG where the zoo's take "
+    "10,000. The `_zoonet` rows run tfa_suite's configs with the zoo's networks, which "
+    "separates the network size from the rest."
 )
 
 
@@ -99,7 +111,7 @@ def eval_settings() -> dict[str, str]:
 
 def command(system: str, seed: int, out_dir: Path, setup: Setup) -> tuple[list[str], Path]:
     """The subprocess argv for one run and the result JSON it writes."""
-    side, algo = system.split("_", 1)
+    side, algo, *variant = system.split("_")
     cap = setup.max_env_steps
     if side == "sb3":
         return [
@@ -115,17 +127,22 @@ def command(system: str, seed: int, out_dir: Path, setup: Setup) -> tuple[list[s
         sys.executable, "experiments/train.py", f"--flagfile={CFGS[algo].relative_to(REPO)}",
         f"--seed={seed}", f"--root_dir={out_dir / 'run'}", "--video_episodes=0",
         *([f"--num_env_steps={cap}"] if cap else []),
+        *([f"--actor_layers={ZOO_LAYERS[algo]}", f"--critic_layers={ZOO_LAYERS[algo]}"]
+          if variant == ["zoonet"] else []),
     ], out_dir / "run" / "result.json"  # fmt: skip
 
 
 def peer_ratios(summary: dict[str, Any]) -> dict[str, float]:
     """Per algorithm, SB3's median seconds to solve over tfa_suite's (> 1: tfa_suite faster)."""
     ratios = {}
-    for algo in ALGOS:
+    for system in summary:
+        if not system.startswith("tfa_"):
+            continue
+        algo = system.split("_")[1]
         peer = summary.get(f"sb3_{algo}", {}).get("median_to_solve_seconds")
-        base = summary.get(f"tfa_{algo}", {}).get("median_to_solve_seconds")
+        base = summary[system].get("median_to_solve_seconds")
         if peer is not None and base:
-            ratios[f"sb3_over_tfa_{algo}"] = summary[f"tfa_{algo}"]["peer_over_this"] = peer / base
+            ratios[f"sb3_over_{system}"] = summary[system]["peer_over_this"] = peer / base
     return ratios
 
 
