@@ -28,13 +28,11 @@ flags.mark_flag_as_required("policy_dir")
 FLAGS = flags.FLAGS
 
 
-def main(argv: list[str]) -> None:
-    import json
+def check_flags(argv: list[str]) -> None:
+    """Refuses bad values and output paths before the policy is loaded."""
     import os
 
     from tfa_suite.errors import UserError
-    from tfa_suite.evaluation import VideoUnavailable, record_video, run_episodes
-    from tfa_suite.saved_policy import SavedPolicy
 
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}")
@@ -56,9 +54,19 @@ def main(argv: list[str]) -> None:
             raise UserError(f"--{name} {path} exists; pass --overwrite to replace it")
         if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise UserError(f"--{name} {path}: its directory does not exist")
-    policy = SavedPolicy(FLAGS.policy_dir)
     if not 0.0 <= FLAGS.sticky_actions <= 1.0:
         raise UserError("--sticky_actions must be in [0, 1]")
+
+
+def main(argv: list[str]) -> None:
+    import json
+
+    from tfa_suite.errors import UserError
+    from tfa_suite.evaluation import VideoUnavailable, record_video, run_episodes
+    from tfa_suite.saved_policy import SavedPolicy
+
+    check_flags(argv)
+    policy = SavedPolicy(FLAGS.policy_dir)
     stats = run_episodes(
         policy,
         policy.env_spec,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import time
 from typing import Any
 
@@ -124,6 +125,9 @@ def train(config: TrainConfig) -> TrainResult:
         training_env.warn_if_unbounded(spec)
         tf.random.set_seed(config.run.seed)
         np.random.seed(config.run.seed)
+        # Keras initializers without a seed (DDPG's and TD3's actor, the critics'
+        # glorot_uniform) draw one from Python's `random`; DQN's TF-Agents defaults do not.
+        random.seed(config.run.seed)
         parts = build(config, spec)
         session = Session(parts, spec, target, config.run.seed + EVAL_SEED_OFFSET, start_time)
         return session.run()

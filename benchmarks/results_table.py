@@ -1,0 +1,148 @@
+"""The README's results tables: train each config for several seeds, then evaluate.py.
+
+    python benchmarks/results_table.py --suite=cartpole [--seeds=0,1,2] [--out_dir=runs/results]
+    python benchmarks/results_table.py --suite=pendulum          # SAC, TD3 and DDPG
+
+For each config and seed it runs the exact command `make train-cartpole` (or
+`make train-pendulum AGENT=...`) runs, as a subprocess, so process wall time includes
+imports and compilation. Then it scores the exported policy in a fresh process with
+experiments/evaluate.py twice: on the evaluation seeds training used (which must
+reproduce the solving score) and on 100 unseen episodes. It writes
+benchmarks/results/<suite>_seeds.json and the table between the suite's markers in
+README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EVAL_SEED_OFFSET = 1_000_003  # tfa_suite.training.EVAL_SEED_OFFSET (not imported: no TF here)
+UNSEEN_SEED = 5_000_000
+# suite -> (the make target that makes the same runs, [(agent label, config)])
+SUITES = {
+    "cartpole": ("make results-cartpole", [("dqn", "experiments/configs/cartpole.cfg")]),
+    "pendulum": (
+        "make results-pendulum",
+        [(a, f"experiments/configs/pendulum_{a}.cfg") for a in ("sac", "td3", "ddpg")],
+    ),
+}
+
+
+def run(cmd: list[str]) -> tuple[str, float]:
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout, seconds
+
+
+def evaluate(policy_dir: str, seed: int, episodes: int) -> float:
+    out, _ = run(
+        [
+            sys.executable,
+            "experiments/evaluate.py",
+            f"--policy_dir={policy_dir}",
+            f"--seed={seed}",
+            f"--episodes={episodes}",
+        ]
+    )
+    match = re.search(r"return (-?[\d.]+) ± ([\d.]+)", out)
+    if not match:
+        sys.exit(f"error: cannot read evaluate.py output:\n{out}")
+    return float(match.group(1))
+
+
+def train_and_score(agent: str, config: str, seed: int, out_dir: str, suite: str) -> dict:
+    root = os.path.join(out_dir, f"{suite}-{agent}-seed{seed}")
+    shutil.rmtree(os.path.join(REPO, root), ignore_errors=True)
+    cmd = [
+        sys.executable,
+        "experiments/train.py",
+        f"--flagfile={config}",
+        f"--seed={seed}",
+        f"--root_dir={root}",
+    ]
+    print("$", " ".join(cmd[1:]), flush=True)
+    _, wall = run(cmd)
+    with open(os.path.join(REPO, root, "result.json")) as f:
+        result = json.load(f)
+    policy = os.path.join(root, "policy")
+    return {
+        "agent": agent,
+        "seed": seed,
+        "solved": result["solved"],
+        "env_steps": result["env_steps"],
+        "train_steps": result["train_steps"],
+        "process_wall_seconds": round(wall, 1),
+        "train_seconds_to_solve": result["solved_at_seconds"],
+        "eval_return_at_stop": result["final_eval_mean"],
+        "evaluate_py_same_seeds": evaluate(policy, seed + EVAL_SEED_OFFSET, 10),
+        "evaluate_py_100_unseen": evaluate(policy, UNSEEN_SEED, 100),
+    }
+
+
+def markdown(rows: list[dict], start: str, end: str, with_agent: bool) -> list[str]:
+    head = "| agent " if with_agent else ""
+    table = [
+        start,
+        head + "| seed | solved | env steps | gradient steps | s to solve (in run) | process "
+        "wall s | eval at stop (10 ep.) | evaluate.py, same 10 seeds | evaluate.py, 100 "
+        "unseen episodes |",
+        "|---" * (10 if with_agent else 9) + "|",
+    ]
+    for r in rows:
+        seconds = r["train_seconds_to_solve"]
+        table.append(
+            (f"| {r['agent']} " if with_agent else "")
+            + f"| {r['seed']} | {'yes' if r['solved'] else 'no'} | {r['env_steps']:,} | "
+            f"{r['train_steps']:,} | {'–' if seconds is None else f'{seconds:.1f}'} | "
+            f"{r['process_wall_seconds']:.1f} | "
+            f"{r['eval_return_at_stop']:.1f} | {r['evaluate_py_same_seeds']:.1f} | "
+            f"{r['evaluate_py_100_unseen']:.1f} |"
+        )
+    table.append(end)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=sorted(SUITES), default="cartpole")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--out_dir", default="runs/results")
+    args = parser.parse_args()
+    target, configs = SUITES[args.suite]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    for agent, config in configs:
+        for seed in seeds:
+            row = train_and_score(agent, config, seed, args.out_dir, args.suite)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    os.makedirs(os.path.join(REPO, "benchmarks", "results"), exist_ok=True)
+    path = os.path.join(REPO, "benchmarks", "results", f"{args.suite}_seeds.json")
+    with open(path, "w") as f:
+        json.dump({"command": target, "runs": rows}, f, indent=2)
+    start, end = f"<!-- {args.suite}-results:start -->", f"<!-- {args.suite}-results:end -->"
+    table = markdown(rows, start, end, with_agent=len(configs) > 1)
+    readme = os.path.join(REPO, "README.md")
+    text = open(readme).read()
+    if start in text and end in text:
+        text = text[: text.index(start)] + "\n".join(table) + text[text.index(end) + len(end) :]
+        with open(readme, "w") as f:
+            f.write(text)
+    else:
+        print(f"note: README.md has no {start} markers; the table is printed only")
+    print("\n".join(table[1:-1]))
+
+
+if __name__ == "__main__":
+    main()
