@@ -113,6 +113,50 @@ def markdown(rows: list[dict], start: str, end: str, with_agent: bool) -> list[s
     return table
 
 
+def write_summary(readme_text: str) -> str:
+    """The README's agent x env table: medians of every suite's saved runs."""
+    import statistics
+
+    start, end = "<!-- agents-table:start -->", "<!-- agents-table:end -->"
+    if start not in readme_text or end not in readme_text:
+        return readme_text
+    lines = [
+        start,
+        "| agent | env | solved | median env steps | median gradient steps | median process "
+        "wall s | command |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for suite, (target, configs) in SUITES.items():
+        path = os.path.join(REPO, "benchmarks", "results", f"{suite}_seeds.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as f:
+            runs = json.load(f)["runs"]
+        for agent, _ in configs:
+            rows = [r for r in runs if r.get("agent", "dqn") == agent]
+            if not rows:
+                continue
+            env = "CartPole-v1" if suite == "cartpole" else "Pendulum-v1"
+            command = (
+                "make train-cartpole"
+                if suite == "cartpole"
+                else f"make train-pendulum AGENT={agent}"
+            )
+            lines.append(
+                f"| {agent} | {env} | {sum(r['solved'] for r in rows)}/{len(rows)} | "
+                f"{statistics.median(r['env_steps'] for r in rows):,.0f} | "
+                f"{statistics.median(r['train_steps'] for r in rows):,.0f} | "
+                f"{statistics.median(r['process_wall_seconds'] for r in rows):.1f} | "
+                f"`{command}` (`{target}`, seeds {', '.join(str(r['seed']) for r in rows)}) |"
+            )
+    lines.append(end)
+    return (
+        readme_text[: readme_text.index(start)]
+        + "\n".join(lines)
+        + readme_text[readme_text.index(end) + len(end) :]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=sorted(SUITES), default="cartpole")
@@ -137,10 +181,10 @@ def main() -> None:
     text = open(readme).read()
     if start in text and end in text:
         text = text[: text.index(start)] + "\n".join(table) + text[text.index(end) + len(end) :]
-        with open(readme, "w") as f:
-            f.write(text)
     else:
         print(f"note: README.md has no {start} markers; the table is printed only")
+    with open(readme, "w") as f:
+        f.write(write_summary(text))
     print("\n".join(table[1:-1]))
 
 
