@@ -91,13 +91,19 @@ def read_metrics(path: str) -> list[dict[str, float]]:
 class Progress:
     """One progress line every few seconds: steps, steps/s, loss, returns and ETA."""
 
-    def __init__(self, total_steps: int, start_steps: int, stream=sys.stdout):  # noqa: ANN001
+    def __init__(self, total_steps: int, start_steps: int, stream=None):  # noqa: ANN001
         self.total = total_steps
         self.start_steps = start_steps
         self.start_time = time.monotonic()
-        self.stream = stream
+        # None: whatever sys.stdout is when a line is printed (a default bound at import
+        # would keep writing to a stream that was replaced since).
+        self._stream = stream
         self._last_time = self.start_time
         self._last_steps = start_steps
+
+    @property
+    def stream(self):  # noqa: ANN201
+        return self._stream if self._stream is not None else sys.stdout
 
     def rate(self, steps: int) -> float:
         """Env steps/s since the previous call (the recent rate, which the ETA uses)."""

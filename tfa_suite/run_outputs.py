@@ -118,9 +118,10 @@ def finish_run(ctx: RunContext, steps: int) -> TrainResult:
         max_steps=cfg.eval_max_episode_steps,
         sticky_actions=cfg.eval_sticky_actions,
     )
+    cut = f" ({final.cut} cut at --eval_max_episode_steps)" if final.cut else ""
     print(
         f"exported policy {run.policy}: reloaded, return {final.mean:.1f} ± {final.std:.1f} "
-        f"over {cfg.eval_episodes} episodes",
+        f"over {cfg.eval_episodes} episodes{cut}",
         flush=True,
     )
     if cfg.video_episodes:
