@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-cartpole-tutorial test test-slow lint format lock bench bench-continuous bench-atari results-cartpole clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari results-cartpole results-pendulum clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -18,11 +18,13 @@ help:
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
 	@echo "make test                    fast test suite (well under 15 minutes)"
+	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
 	@echo "make test-slow               learning tests that take minutes"
 	@echo "make lint                    ruff check and format check"
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make bench-continuous        Pendulum TD3/SAC/DDPG wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
+	@echo "make results-pendulum        the README's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
 
@@ -59,6 +61,13 @@ train-cartpole-tutorial: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The same suite in an order shuffled by pytest-randomly (seed SHUFFLE_SEED): every test
+# must pass on its own, whatever ran before it. `-p randomly` re-enables the plugin that
+# setup.cfg's addopts turn off for the normal order.
+SHUFFLE_SEED ?= 12345
+test-shuffled: $(STAMP)
+	$(PY) -m pytest -p randomly -p no:cacheprovider --randomly-seed=$(SHUFFLE_SEED)
+
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
@@ -88,7 +97,11 @@ bench-atari: $(STAMP)
 
 # The README's CartPole results table: make train-cartpole for seeds 0-2, then evaluate.py.
 results-cartpole: $(STAMP)
-	$(PY) benchmarks/cartpole_results.py $(ARGS)
+	$(PY) benchmarks/results_table.py --suite=cartpole $(ARGS)
+
+# The README's Pendulum table: make train-pendulum for SAC, TD3 and DDPG, seeds 0-2.
+results-pendulum: $(STAMP)
+	$(PY) benchmarks/results_table.py --suite=pendulum $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check tfa_suite experiments tests benchmarks

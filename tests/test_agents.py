@@ -33,18 +33,21 @@ def cartpole_specs():
     return env_specs("CartPole-v1")
 
 
-def make_agent(specs, **overrides):
-    config = make_config(**{**SMALL, **overrides})
-    counter = tf.Variable(0, dtype=tf.int64, name="train_step")
-    context = AgentContext(
+def context_for(specs) -> AgentContext:
+    return AgentContext(
         time_step_spec=specs[0],
         action_spec=specs[1],
-        train_step=counter,
+        train_step=tf.Variable(0, dtype=tf.int64, name="train_step"),
         env_steps=tf_metrics.EnvironmentSteps(),
         initial_collect_steps=0,
     )
+
+
+def make_agent(specs, **overrides):
+    config = make_config(**{**SMALL, **overrides})
+    context = context_for(specs)
     agent = build_agent(config, context).agent
-    return agent, counter
+    return agent, context.train_step
 
 
 def cartpole_batch(batch: int, length: int, reward: float = 1.0, seed: int = 0):
@@ -93,12 +96,18 @@ def test_q_network_output_is_batch_by_num_actions(cartpole_specs):
     assert kernels == [(4, 32), (32, 8), (8, 2)]
 
 
-def test_greedy_policy_actions_lie_in_the_action_spec(cartpole_specs):
-    agent, _ = make_agent(cartpole_specs)
-    time_step = ts.restart(tf.random.uniform([6, 4]), batch_size=6)
-    actions = agent.policy.action(time_step).action.numpy()
-    assert actions.shape == (6,) and actions.dtype == np.int64
-    assert set(actions.tolist()) <= {0, 1}
+def test_greedy_policy_takes_the_best_q_value(cartpole_specs):
+    # The policy that evaluation and export use, at env step 0, where epsilon is 1.
+    tf.random.set_seed(0)  # initial weights whose greedy action differs across the batch
+    built = build_agent(make_config(**SMALL), context_for(cartpole_specs))
+    agent = built.agent
+    observations = tf.random.stateless_normal([64, 4], seed=[0, 1])
+    time_step = ts.restart(observations, batch_size=64)
+    actions = built.greedy_policy.action(time_step).action.numpy()
+    assert actions.shape == (64,) and actions.dtype == np.int64
+    q_values = agent._q_network(observations)[0].numpy()
+    np.testing.assert_array_equal(actions, np.argmax(q_values, axis=1))
+    assert 0 < actions.mean() < 1  # both actions occur, so a constant policy would fail
 
 
 # --- training -------------------------------------------------------------------------

@@ -3,13 +3,21 @@
 import tfa_suite  # noqa: F401  isort: skip
 
 import csv
+import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
+from tf_agents.agents.categorical_dqn import categorical_dqn_agent
 from tf_agents.trajectories import time_step as ts
 
 from tfa_suite.envs.atari import AtariEnvironment
+from tfa_suite.envs.atari_eval import run_atari_episodes
+from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.errors import UserError
+from tfa_suite.replay.frame_store import FrameStoreReplay
+from tfa_suite.saved_policy import SavedPolicy
+from tfa_suite.training import EVAL_SEED_OFFSET, build, resolve_config, train
 
 FIRST, MID, LAST = (int(t) for t in (ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST))
 
@@ -42,13 +50,18 @@ def test_specs_and_preprocessed_observations():
 
 def test_same_seed_same_frames_and_rewards():
     runs = []
-    for _ in range(2):
-        env = AtariEnvironment("pong", num_envs=2, seed=3, training=True)
+    for seed in (3, 3, 4):
+        env = AtariEnvironment("pong", num_envs=2, seed=seed, training=True)
         runs.append(play(env, 50))
         env.close()
     for x, y in zip(runs[0], runs[1]):
         np.testing.assert_array_equal(x.observation, y.observation)
         np.testing.assert_array_equal(x.reward, y.reward)
+    # The seed matters (no-op starts): another seed plays other frames, and so do the two
+    # envs of one batch.
+    frames = [np.stack([s.observation for s in run]) for run in runs]
+    assert not np.array_equal(frames[0], frames[2])
+    assert not np.array_equal(frames[0][:, 0], frames[0][:, 1])
 
 
 def test_breakout_life_loss_is_terminal_for_learning_but_the_game_continues():
@@ -68,25 +81,84 @@ def test_breakout_life_loss_is_terminal_for_learning_but_the_game_continues():
     env.close()
 
 
-def test_evaluation_keeps_whole_games_and_true_scores():
-    env = AtariEnvironment("breakout", num_envs=1, seed=0, training=False)
-    steps = play(env, 600)
-    kinds = np.array([int(s.step_type[0]) for s in steps])
-    discounts = np.array([float(s.discount[0]) for s in steps])
-    # No life-loss terminals in evaluation: discount 0 only on the game's LAST step.
-    assert np.all((discounts == 1.0) | (kinds == LAST))
-    env.close()
+def breakout_tracker(observations: np.ndarray) -> np.ndarray:
+    """FIRE (1) until the ball is in play, then move the paddle under it (RIGHT 2, LEFT 3).
+
+    It scores well enough to break through to Breakout's 4-point rows, which random play
+    never reaches, so clipped and true rewards differ.
+    """
+    actions = []
+    for frame in observations[..., -1].astype(int):
+        ball = np.argwhere(frame[38:75, 5:79] > 40)  # below the bricks, above the paddle
+        paddle = np.flatnonzero(frame[76, 5:79] > 100)
+        if len(ball) == 0 or len(paddle) == 0:
+            actions.append(1)
+            continue
+        offset = ball[:, 1].mean() - paddle.mean()
+        actions.append(2 if offset > 1 else 3 if offset < -1 else 0)
+    return np.array(actions, np.int64)
 
 
-def test_rewards_are_clipped_for_training_only():
-    # Breakout's bricks are worth up to 7 points; clipping makes every reward -1, 0 or 1.
-    rewards = {}
-    for training in (True, False):
-        env = AtariEnvironment("breakout", num_envs=4, seed=1, training=training)
-        rewards[training] = np.concatenate([s.reward for s in play(env, 1500)])
-        env.close()
-    assert set(np.unique(rewards[True])) <= {-1.0, 0.0, 1.0}
-    assert rewards[False].max() >= 1.0
+@pytest.fixture(scope="module")
+def breakout_game():
+    """One whole game of Breakout, played in lockstep on an evaluation and a training env.
+
+    Both emulators get the same seed and the same actions (the tracker, with 10% random
+    actions), so they play the very same game and differ only in what the adapter reports.
+    """
+    rng = np.random.default_rng(2)
+    envs = {t: AtariEnvironment("breakout", num_envs=1, seed=2, training=t) for t in (False, True)}
+    steps = {t: [env.reset()] for t, env in envs.items()}
+    actions = []
+    try:
+        while int(steps[False][-1].step_type[0]) != LAST:
+            action = breakout_tracker(steps[False][-1].observation)
+            if rng.random() < 0.1:
+                action = rng.integers(0, 4, size=1)
+            actions.append(action)
+            for training, env in envs.items():
+                steps[training].append(env.step(action))
+    finally:
+        for env in envs.values():
+            env.close()
+
+    def field(training: bool, name: str) -> np.ndarray:
+        return np.array([getattr(s, name)[0] for s in steps[training]])
+
+    same = all(np.array_equal(a.observation, b.observation) for a, b in zip(*steps.values()))
+    return {
+        "same_frames": same,
+        "actions": actions,
+        "kinds": {t: field(t, "step_type") for t in (False, True)},
+        "rewards": {t: field(t, "reward") for t in (False, True)},
+        "discounts": {t: field(t, "discount") for t in (False, True)},
+    }
+
+
+def test_rewards_are_clipped_for_training_only(breakout_game):
+    assert breakout_game["same_frames"]  # one game, seen twice
+    true, clipped = breakout_game["rewards"][False], breakout_game["rewards"][True]
+    # Breakout's bricks are worth 1, 4 or 7 points; training sees each reward's sign.
+    assert true.max() > 1.0, "the tracker broke no 4- or 7-point brick"
+    np.testing.assert_array_equal(clipped, np.sign(true))
+
+
+def test_evaluation_keeps_whole_games_and_true_scores(breakout_game):
+    kinds, discounts = breakout_game["kinds"], breakout_game["discounts"]
+    # Training ends the bootstrap at each of the first four lost lives and the game at the
+    # fifth; evaluation sees one episode, the whole game, ending on the same step.
+    life_losses = np.flatnonzero((kinds[True] == MID) & (discounts[True] == 0.0))
+    assert len(life_losses) == 4
+    assert np.flatnonzero(kinds[True] == LAST).tolist() == [len(kinds[True]) - 1]
+    assert np.flatnonzero(kinds[False] == LAST).tolist() == [len(kinds[False]) - 1]
+    assert np.all(discounts[False][:-1] == 1.0) and discounts[False][-1] == 0.0
+    # The evaluation function scores that game as the sum of its true rewards.
+    replay = iter(breakout_game["actions"])
+    returns, lengths = run_atari_episodes(
+        lambda obs: next(replay), "breakout", {}, num_episodes=1, seed=2
+    )
+    assert lengths.tolist() == [len(breakout_game["actions"])]
+    assert returns.tolist() == [breakout_game["rewards"][False].sum()]
 
 
 def test_the_step_after_a_game_ends_is_a_reset_with_zero_reward():
@@ -111,35 +183,41 @@ def test_unknown_game_is_a_user_error():
         AtariEnvironment("no_such_game", num_envs=1, seed=0, training=True)
 
 
-def test_atari_training_smoke_run_writes_outputs(tmp_path):
-    import os
+def play_whole_game(policy, game: str, seed: int) -> np.ndarray:
+    """The unclipped rewards of one game of `policy` on a fresh evaluation env."""
+    env = AtariEnvironment(game, num_envs=1, seed=seed, training=False)
+    try:
+        step, rewards = env.reset(), []
+        while int(step.step_type[0]) != LAST:
+            step = env.step(policy(step.observation))
+            rewards.append(float(step.reward[0]))
+        return np.array(rewards)
+    finally:
+        env.close()
 
-    from tfa_suite.config import make_config
-    from tfa_suite.training import train
 
-    config = make_config(
+def test_atari_training_smoke_run_writes_outputs(tmp_path, tiny_config):
+    config = tiny_config(
+        tmp_path / "pong",
         env="ALE/Pong-v5",
-        root_dir=str(tmp_path / "pong"),
         conv_layers="16:8:4,32:4:2",
         fc_layers=[32],
-        num_envs=2,
-        collect_steps_per_iteration=8,
-        train_steps_per_iteration=1,
-        batch_size=8,
         replay_capacity=1_000,
         initial_collect_steps=64,
         num_env_steps=160,
-        eval_interval=0,
         eval_episodes=1,
         metrics_interval=80,
-        checkpoint_replay=False,
-        video_episodes=0,
     )
     result = train(config)
     assert result.env_steps >= 160 and result.train_steps > 0
-    # One whole game of Pong, scored without clipping: between -21 and 21.
-    assert -21.0 <= result.final_eval_mean <= 21.0
-    assert os.path.isfile(os.path.join(result.root_dir, "policy", "saved_model.pb"))
+    policy_dir = os.path.join(result.root_dir, "policy")
+    assert os.path.isfile(os.path.join(policy_dir, "saved_model.pb"))
+    # The final score is one whole game of Pong with its true points: the exported policy,
+    # replayed here on the same seed, plays until one side has 21, and its points sum to it.
+    rewards = play_whole_game(SavedPolicy(policy_dir), "pong", config.run.seed + EVAL_SEED_OFFSET)
+    assert set(np.unique(rewards)) <= {-1.0, 0.0, 1.0}
+    assert max(np.sum(rewards == 1.0), np.sum(rewards == -1.0)) == 21
+    assert result.final_eval_mean == rewards.sum()
     # No Pong game ends in 160 steps: the training return is unknown, not a score of 0.
     with open(os.path.join(result.root_dir, "metrics.csv"), newline="") as f:
         assert [row["train_return"] for row in csv.DictReader(f)] == ["", ""]
@@ -149,33 +227,28 @@ def test_atari_training_smoke_run_writes_outputs(tmp_path):
     assert extended.env_steps >= 240
 
 
-def test_c51_agent_trains_on_atari_frames(tmp_path):
-    import tensorflow as tf
-
-    from tfa_suite.config import make_config
-    from tfa_suite.envs.loading import EnvSpec
-    from tfa_suite.training import build, resolve_config
-
-    config = resolve_config(
-        make_config(
-            env="ALE/Pong-v5",
-            agent="c51",
-            root_dir="unused",
-            conv_layers="16:8:4",
-            fc_layers=[16],
-            num_envs=2,
-            collect_steps_per_iteration=8,
-            batch_size=8,
-            replay_capacity=500,
-            initial_collect_steps=32,
-        )
+def test_noop_pong_loses_every_point_of_a_whole_game():
+    # A paddle that never moves misses every ball: the evaluation scores whole games -21.
+    returns, lengths = run_atari_episodes(
+        lambda obs: np.zeros(len(obs), np.int64), "pong", {}, num_episodes=2, seed=0
     )
+    np.testing.assert_array_equal(returns, [-21.0, -21.0])
+    assert np.all((lengths > 21 * 30) & (lengths < 21 * 45))  # about 36 agent steps a point
+
+
+def test_c51_agent_trains_on_atari_frames(tiny_config):
+    config = resolve_config(tiny_config(agent="c51", env="ALE/Pong-v5"))
     parts = build(config, EnvSpec(config.run.env))
     # Stacked frames go to the frame-once replay: about one 84x84 frame per transition.
-    from tfa_suite.replay.frame_store import FrameStoreReplay
-
     assert isinstance(parts.loop.replay, FrameStoreReplay)
     assert parts.loop.replay.bytes_per_transition() < 8 * 1024
+    assert isinstance(parts.agent, categorical_dqn_agent.CategoricalDqnAgent)
     parts.loop.prefill(32)
+    assert int(parts.loop.replay.num_frames()) >= 32
+    variables = [v.numpy().copy() for v in parts.agent._q_network.trainable_variables]
     loss = float(parts.loop.collect_train(tf.constant(2, tf.int64), tf.constant(2, tf.int64)))
-    assert np.isfinite(loss) and loss > 0  # cross-entropy over 51 atoms
+    assert np.isfinite(loss)
+    # Two iterations of two updates each, which changed the network.
+    assert int(parts.agent.train_step_counter.numpy()) == 4
+    after = parts.agent._q_network.trainable_variables
+    assert any(not np.array_equal(b, a.numpy()) for b, a in zip(variables, after))

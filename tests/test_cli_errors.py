@@ -1,7 +1,8 @@
 """User errors end the binaries with one `error:` line and exit status 2, never a traceback.
 
-The binaries run as real subprocesses, run by one module fixture on a pool of one worker
-per core so their TensorFlow imports overlap. Further cases call the library in-process.
+The binaries run as real subprocesses (conftest's `binaries`), started by one module
+fixture on a pool of one worker per core so their TensorFlow imports overlap. Further cases
+call the library in-process.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import tfa_suite  # noqa: F401  -- first: it selects Keras 2 before TensorFlow l
 # isort: split
 
 import concurrent.futures
-import dataclasses
 import json
 import os
 import pathlib
 import subprocess
-import sys
 
 import pytest
 
@@ -24,30 +23,15 @@ from tfa_suite.config import make_config
 from tfa_suite.errors import UnsupportedSpaceError, UserError
 from tfa_suite.run_dir import CONFIG_FILE, open_run_dir
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 TRAIN = "experiments/train.py"
 EVALUATE = "experiments/evaluate.py"
 # Keeps the runs that get past the checks (they must not) small.
 SMALL = ["--fc_layers=8", "--replay_capacity=1000", "--num_env_steps=10", "--video_episodes=0"]
 
 
-@dataclasses.dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def last_line(self) -> str:
-        lines = [line for line in self.stderr.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
-
-
-def run_binary(argv: list[str]) -> Outcome:
-    result = subprocess.run(
-        [sys.executable, *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180
-    )
-    return Outcome(result.returncode, result.stdout, result.stderr)
+def last_line(outcome: subprocess.CompletedProcess) -> str:
+    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def snapshot(path: pathlib.Path) -> dict[str, bytes]:
@@ -56,7 +40,7 @@ def snapshot(path: pathlib.Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory):
+def cli(tmp_path_factory, binaries):
     """Sets up every case, runs all the binaries concurrently, returns name -> Outcome."""
     tmp = tmp_path_factory.mktemp("cli")
     paths = {
@@ -140,7 +124,8 @@ def cli(tmp_path_factory):
     }
     # One process per core: more at once only makes their TensorFlow imports contend.
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        outcomes = dict(zip(cases, pool.map(run_binary, cases.values()), strict=True))
+        runs = pool.map(lambda argv: binaries.run(*argv, timeout=180), cases.values())
+        outcomes = dict(zip(cases, runs, strict=True))
     return {
         "outcomes": outcomes,
         "paths": paths,
@@ -153,12 +138,12 @@ def cli(tmp_path_factory):
     }
 
 
-def assert_user_error(outcome: Outcome, *fragments: str) -> None:
+def assert_user_error(outcome: subprocess.CompletedProcess, *fragments: str) -> None:
     assert outcome.returncode == 2, outcome.stderr
     assert "Traceback" not in outcome.stderr, outcome.stderr
-    assert outcome.last_line.startswith("error:"), outcome.stderr
+    assert last_line(outcome).startswith("error:"), outcome.stderr
     for fragment in fragments:
-        assert fragment in outcome.last_line, outcome.last_line
+        assert fragment in last_line(outcome), last_line(outcome)
     assert "run dir:" not in outcome.stdout  # training never started
 
 
@@ -204,7 +189,7 @@ def test_train_refuses_a_run_with_a_different_config(cli):
     assert_user_error(
         cli["outcomes"]["other_run"], "different configuration", "fc_layers", "[8]", "[16]"
     )
-    assert "replay_capacity" not in cli["outcomes"]["other_run"].last_line  # only the real diff
+    assert "replay_capacity" not in last_line(cli["outcomes"]["other_run"])  # only the real diff
     assert snapshot(cli["other_run"]) == cli["before"]["other_run"]
     saved = json.loads((cli["other_run"] / CONFIG_FILE).read_text())
     assert saved["agent"]["fc_layers"] == [8]

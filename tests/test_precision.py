@@ -8,7 +8,6 @@ import os
 import pytest
 import tensorflow as tf
 
-from tfa_suite.config import make_config
 from tfa_suite.errors import UserError
 from tfa_suite.precision import check_supported, cpu_flags, graph_precision
 from tfa_suite.training import train
@@ -44,24 +43,16 @@ def test_the_rewrite_is_on_only_inside_the_block_even_on_error():
 
 
 @pytest.mark.skipif(not HAS_BF16, reason="this CPU has no bfloat16 instructions")
-def test_bf16_run_trains_with_different_numerics_and_restores_the_setting(tmp_path):
+def test_bf16_run_trains_with_different_numerics_and_restores_the_setting(tmp_path, tiny_config):
     def run(name: str, mode: str) -> list[str]:
         root = str(tmp_path / name)
-        config = make_config(
-            env="CartPole-v1",
-            root_dir=root,
+        config = tiny_config(
+            root,
             backend="graph",
             fc_layers=[32],
-            num_envs=2,
             initial_collect_steps=64,
-            collect_steps_per_iteration=8,
             train_steps_per_iteration=2,
             batch_size=32,
-            num_env_steps=400,
-            eval_interval=0,
-            metrics_interval=100,
-            video_episodes=0,
-            eval_episodes=2,
             mixed_precision=mode,
         )
         result = train(config)

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import gymnasium as gym
@@ -16,11 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfa_suite.config import TrainConfig, make_config
 from tfa_suite.errors import UserError
+from tfa_suite.loops.replay import ReplayLoop
 from tfa_suite.training import TrainingDiverged, train
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT_INTERVAL = 1_000
 NUM_ENVS = 4
 COLLECT_STEPS_PER_ITERATION = 16
@@ -50,27 +48,28 @@ class NanRewardEnv(gym.Env):
         return np.zeros(2, np.float32), reward, False, self.t % 20 == 0, {}
 
 
-def train_command(root: str, num_env_steps: int = 200_000) -> list[str]:
-    return [
-        sys.executable,
-        os.path.join(REPO, "experiments", "train.py"),
-        f"--root_dir={root}",
-        "--env=CartPole-v1",
-        "--backend=graph",
-        "--fc_layers=16",
-        f"--num_envs={NUM_ENVS}",
-        f"--collect_steps_per_iteration={COLLECT_STEPS_PER_ITERATION}",
-        "--train_steps_per_iteration=4",
-        "--batch_size=32",
-        "--replay_capacity=4000",
-        "--initial_collect_steps=200",
-        f"--num_env_steps={num_env_steps}",
-        f"--checkpoint_interval={CHECKPOINT_INTERVAL}",
-        "--metrics_interval=250",
-        "--eval_interval=0",
-        "--video_episodes=0",
-        "--stop_at_threshold=false",
-    ]
+@pytest.fixture
+def train_flags(tiny_config, binaries):
+    """Flags of a graph-backend CartPole run long enough to be killed at several points."""
+
+    def flags(root: str, num_env_steps: int = 200_000) -> list[str]:
+        config = tiny_config(
+            root,
+            backend="graph",
+            num_envs=NUM_ENVS,
+            collect_steps_per_iteration=COLLECT_STEPS_PER_ITERATION,
+            train_steps_per_iteration=4,
+            batch_size=32,
+            replay_capacity=4_000,
+            initial_collect_steps=200,
+            num_env_steps=num_env_steps,
+            checkpoint_interval=CHECKPOINT_INTERVAL,
+            metrics_interval=250,
+            stop_at_threshold=False,
+        )
+        return binaries.flags(config)
+
+    return flags
 
 
 def checkpoint_steps(root: str) -> list[int]:
@@ -101,7 +100,7 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def test_sigkill_at_several_points_then_resume(tmp_path):
+def test_sigkill_at_several_points_then_resume(tmp_path, binaries, train_flags):
     root = str(tmp_path / "run")
     resumed_at: list[int] = []
     # Kill points: during start-up (before any checkpoint), just after a checkpoint
@@ -114,7 +113,9 @@ def test_sigkill_at_several_points_then_resume(tmp_path):
     ]
     for name, ready in plans:
         log = open(tmp_path / f"{name}.log", "w")
-        proc = subprocess.Popen(train_command(root), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = binaries.start(
+            "experiments/train.py", *train_flags(root), stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             wait_for(ready, 120, proc)
             progress_at_kill = last_metrics_step(root)
@@ -135,13 +136,7 @@ def test_sigkill_at_several_points_then_resume(tmp_path):
             lost = progress_at_kill - max(assert_all_checkpoint_steps)
             assert lost < CHECKPOINT_INTERVAL + MOST_STEPS_PER_ITERATION, (name, lost)
     # Final run: resume and finish.
-    final = subprocess.run(
-        train_command(root, num_env_steps=7_000),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
+    final = binaries.run("experiments/train.py", *train_flags(root, num_env_steps=7_000))
     assert final.returncode == 0, final.stderr[-2000:]
     match = re.search(r"resumed from \S+ at env step ([\d,]+)", final.stdout)
     assert match, final.stdout[-2000:]
@@ -155,10 +150,14 @@ def test_sigkill_at_several_points_then_resume(tmp_path):
     assert steps[-1] >= 7_000
 
 
-def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, binaries, train_flags):
     root = str(tmp_path / "run")
-    proc = subprocess.Popen(
-        train_command(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO
+    proc = binaries.start(
+        "experiments/train.py",
+        *train_flags(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_for(lambda: last_metrics_step(root) >= 1_500, 120, proc)
@@ -176,34 +175,11 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     assert_all_checkpoints_readable(root)
 
 
-def tiny(root: str, **overrides) -> TrainConfig:
-    values = dict(
-        env="CartPole-v1",
-        root_dir=root,
-        backend="graph",
-        fc_layers=[8],
-        num_envs=2,
-        initial_collect_steps=32,
-        collect_steps_per_iteration=8,
-        train_steps_per_iteration=1,
-        batch_size=16,
-        replay_capacity=1_000,
-        num_env_steps=400,
-        eval_interval=0,
-        checkpoint_interval=100,
-        metrics_interval=100,
-        video_episodes=0,
-        eval_episodes=2,
-    )
-    values.update(overrides)
-    return make_config(**values)
-
-
-def test_checkpoints_and_rows_land_within_one_iteration_of_their_multiples(tmp_path):
+def test_checkpoints_and_rows_land_within_one_iteration_of_their_multiples(tmp_path, tiny_config):
     # CartPole episodes are short, so many iterations hit episode boundaries and take
     # more than collect_steps_per_iteration env steps; the schedule must not drift.
     root = str(tmp_path / "run")
-    config = tiny(root, num_env_steps=2_000, checkpoint_interval=300, metrics_interval=100)
+    config = tiny_config(root, num_env_steps=2_000, checkpoint_interval=300, metrics_interval=100)
     train(config)
     most = config.loop.collect_steps_per_iteration + config.run.num_envs - 1
     with open(os.path.join(root, "metrics.csv"), newline="") as f:
@@ -214,25 +190,25 @@ def test_checkpoints_and_rows_land_within_one_iteration_of_their_multiples(tmp_p
     assert steps and all(step % 300 < most for step in steps[:-1]), steps
 
 
-def test_unreadable_newest_checkpoint_falls_back_to_previous(tmp_path, capfd):
+def test_unreadable_newest_checkpoint_falls_back_to_previous(tmp_path, capfd, tiny_config):
     root = str(tmp_path / "run")
-    train(tiny(root))
+    train(tiny_config(root))
     steps = checkpoint_steps(root)
     assert len(steps) >= 2
     newest, previous = steps[-1], steps[-2]
     for path in glob.glob(os.path.join(root, "checkpoints", f"ckpt-{newest}.data-*")):
         with open(path, "r+b") as f:
             f.truncate(16)  # a disk that filled up mid-write
-    result = train(tiny(root, num_env_steps=600))
+    result = train(tiny_config(root, num_env_steps=600))
     err = capfd.readouterr().err
     assert f"ckpt-{newest} is unreadable" in err
     assert result.resumed_from_env_steps == previous
     assert result.env_steps >= 600
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_config):
     root = str(tmp_path / "run")
-    config = tiny(
+    config = tiny_config(
         root,
         env="tests.test_reliability:NanRewardEnv",
         backend="python",
@@ -261,8 +237,8 @@ class RaisingEnv(NanRewardEnv):
         return super().step(action)
 
 
-def test_exception_inside_the_environment_is_reported_in_one_line(tmp_path):
-    config = tiny(
+def test_exception_inside_the_environment_is_reported_in_one_line(tmp_path, tiny_config):
+    config = tiny_config(
         str(tmp_path / "run"),
         env="tests.test_reliability:RaisingEnv",
         backend="python",
@@ -272,9 +248,9 @@ def test_exception_inside_the_environment_is_reported_in_one_line(tmp_path):
         train(config)
 
 
-def test_same_seed_graph_runs_are_identical(tmp_path):
-    a = train(tiny(str(tmp_path / "a"), eval_interval=200))
-    b = train(tiny(str(tmp_path / "b"), eval_interval=200))
+def test_same_seed_graph_runs_are_identical(tmp_path, tiny_config):
+    a = train(tiny_config(str(tmp_path / "a"), eval_interval=200))
+    b = train(tiny_config(str(tmp_path / "b"), eval_interval=200))
     assert a.evaluations == b.evaluations
 
     def learning_columns(run):
@@ -287,40 +263,90 @@ def test_same_seed_graph_runs_are_identical(tmp_path):
     assert learning_columns("a") == learning_columns("b")
 
 
-def test_resume_without_replay_checkpoint_refills_before_training(tmp_path):
+def watch_prefills(monkeypatch) -> list[dict]:
+    """Records every ReplayLoop.prefill call: its target, the loop's (env steps, replay
+    frames, train steps) before and after it, and the episodes that ended during it."""
+    calls = []
+    real = ReplayLoop.prefill
+
+    def counts(loop: ReplayLoop) -> tuple[int, int, int]:
+        return (
+            int(loop.env_steps.result()),
+            int(loop.replay.num_frames()),
+            int(loop._agent.train_step_counter.numpy()),
+        )
+
+    def prefill(loop: ReplayLoop, num_env_steps: int) -> int:
+        before, episodes = counts(loop), int(loop.episodes.result())
+        reached = real(loop, num_env_steps)
+        ended = int(loop.episodes.result()) - episodes
+        calls.append(dict(target=num_env_steps, before=before, after=counts(loop), ended=ended))
+        return reached
+
+    monkeypatch.setattr(ReplayLoop, "prefill", prefill)
+    return calls
+
+
+def test_resume_without_replay_checkpoint_refills_before_training(
+    tmp_path, tiny_config, monkeypatch, capsys
+):
     root = str(tmp_path / "run")
-    train(tiny(root, checkpoint_replay=False, initial_collect_steps=64))
+    fields = dict(checkpoint_replay=False, initial_collect_steps=64)
+    first = train(tiny_config(root, **fields))
     latest = tf.train.latest_checkpoint(os.path.join(root, "checkpoints"))
     names = [name for name, _ in tf.train.list_variables(latest)]
     assert names and not any(name.startswith("replay/") for name in names)
-    result = train(tiny(root, checkpoint_replay=False, initial_collect_steps=64, num_env_steps=600))
-    assert result.resumed_from_env_steps >= 400 and result.env_steps >= 600
+    prefills = watch_prefills(monkeypatch)
+    capsys.readouterr()
+    result = train(tiny_config(root, **fields, num_env_steps=600))
+    start = result.resumed_from_env_steps
+    assert start == first.env_steps >= 400
+    assert "collecting 64 steps into the replay buffer before training" in capsys.readouterr().out
+    # One refill, from the restored counters and an empty replay, to 64 steps past them.
+    [refill] = prefills
+    assert refill["before"] == (start, 0, first.train_steps)
+    assert refill["target"] == start + 64
+    steps, frames, train_steps = refill["after"]
+    most = 8 + 2 - 1  # the env steps one collect iteration can take (see ReplayLoop)
+    assert start + 64 <= steps < start + 64 + most
+    # The replay holds every refilled step, plus the uncounted LAST -> FIRST step after
+    # each episode that ended (at most one more per env, from before the resume).
+    assert steps - start <= frames <= steps - start + refill["ended"] + 2
+    assert train_steps == first.train_steps, "the refill must not train"
+    # Then training went on from there, one update per collect iteration of 8 to 9 steps.
+    assert result.env_steps >= 600
+    updates = result.train_steps - first.train_steps
+    assert (result.env_steps - steps) // most <= updates <= -(-(result.env_steps - steps) // 8)
 
 
-def test_resume_to_finish_does_not_refill_an_uncheckpointed_replay(tmp_path):
+def test_resume_to_finish_does_not_refill_an_uncheckpointed_replay(
+    tmp_path, tiny_config, monkeypatch
+):
     root = str(tmp_path / "run")
-    config = tiny(root, checkpoint_replay=False, initial_collect_steps=64)
+    config = tiny_config(root, checkpoint_replay=False, initial_collect_steps=64)
     first = train(config)
     os.remove(os.path.join(root, "result.json"))  # as if stopped before exporting
+    prefills = watch_prefills(monkeypatch)
     again = train(config)  # --num_env_steps already reached: export only
-    assert again.env_steps == first.env_steps
+    assert prefills == []
+    assert (again.env_steps, again.train_steps) == (first.env_steps, first.train_steps)
     assert os.path.exists(os.path.join(root, "result.json"))
 
 
 @pytest.mark.parametrize("backend", ["graph", "python"])
-def test_resume_restores_every_saved_value(tmp_path, backend):
+def test_resume_restores_every_saved_value(tmp_path, backend, tiny_config):
     root = str(tmp_path / "run")
-    train(tiny(root, backend=backend))
+    train(tiny_config(root, backend=backend))
     # assert_fully_restored runs after the first train call; it raises on leftovers.
-    resumed = train(tiny(root, backend=backend, num_env_steps=600))
+    resumed = train(tiny_config(root, backend=backend, num_env_steps=600))
     assert resumed.resumed_from_env_steps >= 400 and resumed.env_steps >= 600
 
 
-def test_checkpoint_state_the_run_does_not_restore_is_refused(tmp_path, monkeypatch):
+def test_checkpoint_state_the_run_does_not_restore_is_refused(tmp_path, monkeypatch, tiny_config):
     import tfa_suite.session as session
 
     root = str(tmp_path / "run")
-    train(tiny(root))
+    train(tiny_config(root))
     real = session.RunCheckpoint
 
     def without_train_return(directory, **objects):
@@ -330,13 +356,15 @@ def test_checkpoint_state_the_run_does_not_restore_is_refused(tmp_path, monkeypa
 
     monkeypatch.setattr(session, "RunCheckpoint", without_train_return)
     with pytest.raises(UserError, match="holds state this run did not restore"):
-        train(tiny(root, num_env_steps=600))
+        train(tiny_config(root, num_env_steps=600))
 
 
-def test_run_solved_before_an_interruption_finishes_without_training_on(tmp_path):
+def test_run_solved_before_an_interruption_finishes_without_training_on(tmp_path, tiny_config):
     root = str(tmp_path / "run")
     # A target any policy reaches: the first gymnasium evaluation solves the run.
-    config = tiny(root, backend="python", target_return=1.0, eval_interval=100, num_env_steps=5_000)
+    config = tiny_config(
+        root, backend="python", target_return=1.0, eval_interval=100, num_env_steps=5_000
+    )
     first = train(config)
     assert first.solved and first.env_steps < 5_000
     os.remove(os.path.join(root, "result.json"))  # as if killed while exporting
@@ -345,19 +373,19 @@ def test_run_solved_before_an_interruption_finishes_without_training_on(tmp_path
     assert again.solved_at_env_steps == first.solved_at_env_steps
 
 
-def test_changed_learning_hyperparameter_is_refused_on_resume(tmp_path):
+def test_changed_learning_hyperparameter_is_refused_on_resume(tmp_path, tiny_config):
     root = str(tmp_path / "run")
-    train(tiny(root))
+    train(tiny_config(root))
     with pytest.raises(UserError, match="learning_rate"):
-        train(tiny(root, learning_rate=0.5, num_env_steps=800))
+        train(tiny_config(root, learning_rate=0.5, num_env_steps=800))
     # The fields that only say how long and how often may change.
-    extended = train(tiny(root, num_env_steps=600, eval_interval=300))
+    extended = train(tiny_config(root, num_env_steps=600, eval_interval=300))
     assert extended.env_steps >= 600
 
 
-def test_finished_run_without_solving_can_be_extended(tmp_path):
+def test_finished_run_without_solving_can_be_extended(tmp_path, tiny_config):
     root = str(tmp_path / "run")
-    first = train(tiny(root, target_return=1.0))  # solved only by the final evaluation
+    first = train(tiny_config(root, target_return=1.0))  # solved only by the final evaluation
     assert first.solved and first.solved_at_env_steps is None
-    second = train(tiny(root, target_return=1.0, num_env_steps=600))
+    second = train(tiny_config(root, target_return=1.0, num_env_steps=600))
     assert second.env_steps >= 600

@@ -5,62 +5,60 @@ import tfa_suite  # noqa: F401  isort: skip
 import csv
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
 import imageio.v2 as imageio
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
+from tf_agents.trajectories import time_step as ts
 
-from tfa_suite.config import TrainConfig, make_config
+from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.errors import UserError
 from tfa_suite.saved_policy import SavedPolicy
-from tfa_suite.training import train
+from tfa_suite.training import EVAL_SEED_OFFSET, build, resolve_config, train
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# What this module's run needs beyond the tiny config: two updates per iteration on a bigger
+# replay, an evaluation and a checkpoint every 200 steps, epsilon decayed and the target
+# network updated within the run, and a video at the end.
+RUN = dict(
+    backend="python",
+    initial_collect_steps=64,
+    train_steps_per_iteration=2,
+    replay_capacity=2_000,
+    eval_interval=200,
+    checkpoint_interval=200,
+    epsilon_decay_steps=200,
+    target_update_period=10,
+    video_episodes=1,
+)
 
 
-def run_script(path: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Runs one of the repo's scripts (`experiments/evaluate.py`, ...) in a fresh process."""
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, path), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def copy_of_run(root: str, tmp_path) -> str:
+    """A copy of the shared run for a test that trains on or could change it."""
+    copy = str(tmp_path / "copy")
+    shutil.copytree(root, copy)
+    return copy
 
 
-def tiny_config(root_dir: str, **overrides) -> TrainConfig:
-    values = dict(
-        env="CartPole-v1",
-        root_dir=root_dir,
-        backend="python",
-        fc_layers=[16],
-        num_envs=2,
-        initial_collect_steps=64,
-        collect_steps_per_iteration=8,
-        train_steps_per_iteration=2,
-        batch_size=16,
-        replay_capacity=2_000,
-        num_env_steps=400,
-        eval_interval=200,
-        eval_episodes=2,
-        checkpoint_interval=200,
-        log_interval_seconds=0.01,
-        metrics_interval=100,
-        epsilon_decay_steps=200,
-        target_update_period=10,
-        video_episodes=1,
-    )
-    values.update(overrides)
-    return make_config(**values)
+def snapshot(root: str) -> dict[str, bytes]:
+    """Every file under `root` with its bytes."""
+    return {
+        os.path.relpath(os.path.join(d, name), root): open(os.path.join(d, name), "rb").read()
+        for d, _, names in os.walk(root)
+        for name in names
+    }
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, tiny_config):
+    """One finished run, shared read-only: a test that writes to a run works on a copy."""
     root = str(tmp_path_factory.mktemp("run") / "cartpole")
-    return root, train(tiny_config(root))
+    return root, train(tiny_config(root, **RUN))
 
 
 def test_run_writes_every_output(finished_run):
@@ -99,12 +97,25 @@ def test_metrics_file_has_progress_and_eval_rows(finished_run):
     assert float(evals[0]["eval_mean"]) == pytest.approx(result.evaluations[0]["mean"], rel=1e-5)
 
 
-def test_summaries_hold_train_eval_and_perf_tags(finished_run):
-    root, _ = finished_run
+def test_summaries_hold_the_metrics_rows_and_evaluations(finished_run):
+    root, result = finished_run
     acc = event_accumulator.EventAccumulator(os.path.join(root, "summaries"))
     acc.Reload()
     tags = set(acc.Tags()["tensors"])
     assert {"train/loss", "eval/mean_return", "perf/env_steps_per_sec"} <= tags
+
+    def series(tag: str) -> list[tuple[int, float]]:
+        return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
+
+    # The same numbers as metrics.csv and the run's evaluations, at the same env steps.
+    with open(os.path.join(root, "metrics.csv"), newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["loss"]]
+    losses = series("train/loss")
+    assert [step for step, _ in losses] == [int(r["env_steps"]) for r in rows]
+    np.testing.assert_allclose([v for _, v in losses], [float(r["loss"]) for r in rows], rtol=1e-6)
+    assert series("eval/mean_return") == [
+        (e["env_steps"], pytest.approx(e["mean"], rel=1e-6)) for e in result.evaluations
+    ]
 
 
 def test_exported_policy_and_video_are_real(finished_run):
@@ -119,9 +130,31 @@ def test_exported_policy_and_video_are_real(finished_run):
     assert len(frames) >= 9 and frames[0].ndim == 3 and frames[0].shape[2] == 3
 
 
-def test_rerun_resumes_from_checkpoint_and_extends(finished_run):
-    root, first = finished_run
-    second = train(tiny_config(root, num_env_steps=600))
+def test_exported_policy_is_the_greedy_policy_of_the_final_checkpoint(finished_run, tiny_config):
+    root, _ = finished_run
+    config = resolve_config(tiny_config(root, **RUN))
+    parts = build(config, EnvSpec(config.run.env))  # writes nothing
+    latest = tf.train.latest_checkpoint(os.path.join(root, "checkpoints"))
+    status = tf.train.Checkpoint(agent=parts.agent).restore(latest).expect_partial()
+    status.assert_existing_objects_matched()
+    # The export holds the trained weights (this tiny run's policy acts the same almost
+    # everywhere, so equal actions alone would prove little) ...
+    trained = parts.built.greedy_policy.variables()
+    saved = tf.saved_model.load(os.path.join(root, "policy")).model_variables
+    assert len(saved) == len(trained) >= 4
+    for a, b in zip(saved, trained, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # ... and acts greedily with them.
+    observations = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
+    time_step = ts.restart(tf.constant(observations), batch_size=256)
+    greedy = parts.built.greedy_policy.action(time_step).action.numpy()
+    np.testing.assert_array_equal(SavedPolicy(os.path.join(root, "policy"))(observations), greedy)
+
+
+def test_rerun_resumes_from_checkpoint_and_extends(finished_run, tmp_path, tiny_config):
+    original, first = finished_run
+    root = copy_of_run(original, tmp_path)
+    second = train(tiny_config(root, **{**RUN, "num_env_steps": 600}))
     assert second.resumed_from_env_steps == first.env_steps
     assert second.env_steps >= 600
     assert second.train_steps > first.train_steps
@@ -130,17 +163,20 @@ def test_rerun_resumes_from_checkpoint_and_extends(finished_run):
     assert steps == sorted(steps), "resumed metrics must not repeat or go backwards"
 
 
-def test_incompatible_rerun_is_refused_and_leaves_run_untouched(finished_run):
-    root, _ = finished_run
-    before = open(os.path.join(root, "config.json")).read()
+def test_incompatible_rerun_is_refused_and_leaves_run_untouched(
+    finished_run, tmp_path, tiny_config
+):
+    root = copy_of_run(finished_run[0], tmp_path)
+    before = snapshot(root)
     with pytest.raises(UserError, match="different configuration.*fc_layers"):
-        train(tiny_config(root, fc_layers=[32]))
-    assert open(os.path.join(root, "config.json")).read() == before
+        train(tiny_config(root, **{**RUN, "fc_layers": [32]}))
+    assert snapshot(root) == before
 
 
-def test_same_seed_gives_identical_metrics(tmp_path):
-    a = train(tiny_config(str(tmp_path / "a"), video_episodes=0, num_env_steps=300))
-    b = train(tiny_config(str(tmp_path / "b"), video_episodes=0, num_env_steps=300))
+def test_same_seed_gives_identical_metrics(tmp_path, tiny_config):
+    fields = {**RUN, "video_episodes": 0, "num_env_steps": 300}
+    a = train(tiny_config(tmp_path / "a", **fields))
+    b = train(tiny_config(tmp_path / "b", **fields))
     assert a.evaluations == b.evaluations
     assert a.final_eval_mean == b.final_eval_mean
     losses = []
@@ -150,13 +186,16 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     assert losses[0] == losses[1] and losses[0]
 
 
-def test_env_without_rgb_frames_trains_and_skips_the_video(tmp_path, capsys):
+def test_env_without_rgb_frames_trains_and_skips_the_video(tmp_path, capsys, tiny_config):
     config = tiny_config(
-        str(tmp_path / "run"),
-        env="tests.envs_for_tests:make_truncated_env",
-        env_kwargs='{"limit": 20}',
-        num_env_steps=200,
-        eval_interval=100,
+        tmp_path / "run",
+        **{
+            **RUN,
+            "env": "tests.envs_for_tests:make_truncated_env",
+            "env_kwargs": '{"limit": 20}',
+            "num_env_steps": 200,
+            "eval_interval": 100,
+        },
     )
     result = train(config)
     assert "note: no video.mp4" in capsys.readouterr().out
@@ -173,15 +212,11 @@ def test_evaluation_side_imports_no_tf_agents():
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
-def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp_path):
-    import re
-
-    from tfa_suite.training import EVAL_SEED_OFFSET
-
+def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp_path, binaries):
     root, result = finished_run
     video = tmp_path / "eval.mp4"
     scores = tmp_path / "eval.json"
-    proc = run_script(
+    proc = binaries.run(
         "experiments/evaluate.py",
         f"--policy_dir={os.path.join(root, 'policy')}",
         "--episodes=2",
@@ -212,12 +247,12 @@ def test_evaluate_binary_reproduces_the_run_in_a_fresh_process(finished_run, tmp
     ],
 )
 def test_evaluate_refuses_output_paths_without_touching_them(
-    finished_run, tmp_path, flag, name, fragment
+    finished_run, tmp_path, binaries, flag, name, fragment
 ):
     root, _ = finished_run
     target = tmp_path / name
     target.write_text("the user's own file\n")
-    proc = run_script(
+    proc = binaries.run(
         "experiments/evaluate.py",
         f"--policy_dir={os.path.join(root, 'policy')}",
         "--episodes=1",
@@ -230,24 +265,23 @@ def test_evaluate_refuses_output_paths_without_touching_them(
     assert target.read_text() == "the user's own file\n"
 
 
-def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp_path):
+def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp_path, binaries):
     root, result = finished_run
     out = tmp_path / "exported"
-    proc = run_script("benchmarks/export_run.py", f"--root_dir={root}", f"--out={out}")
+    proc = binaries.run("benchmarks/export_run.py", f"--root_dir={root}", f"--out={out}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "metrics.csv").read_text() == open(os.path.join(root, "metrics.csv")).read()
     assert (out / "learning_curve.png").stat().st_size > 0
     assert (out / "result.json").read_text() == open(os.path.join(root, "result.json")).read()
     summary = json.loads((out / "summary.json").read_text())
-    # Other tests in this module may have extended the shared run: compare with its file.
     with open(os.path.join(root, "metrics.csv"), newline="") as f:
         last = list(csv.DictReader(f))[-1]
-    assert summary["env_steps"] == int(last["env_steps"]) >= result.env_steps
+    assert summary["env_steps"] == int(last["env_steps"]) == result.env_steps
     assert summary["training_wall_seconds"] > 0
     # The default command resumes this very run: the run dir's flags name all of it.
     assert summary["command"] == f"python experiments/train.py --flagfile={root}/flags.txt"
 
-    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    sys.path.insert(0, str(binaries.repo / "benchmarks"))
     try:
         from export_run import wall_seconds
     finally:
