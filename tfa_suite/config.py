@@ -223,20 +223,19 @@ def not_for_agent_message(agent: str, names: list[str]) -> str:
     )
 
 
+def flatten_saved(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved config.json as {field: value}: sectioned, or one flat object from before."""
+    if isinstance(data.get("run"), dict):
+        return {k: v for part in data.values() if isinstance(part, dict) for k, v in part.items()}
+    return dict(data)
+
+
 def config_from_json(data: dict[str, Any]) -> TrainConfig:
     """Reads a saved config.json, sectioned or from before the sections (one flat object).
 
     Unknown fields are dropped, so a run dir saved by an older version still reads.
     """
-    if "run" in data and isinstance(data["run"], dict):
-        flat = {
-            k: v
-            for section in data.values()
-            if isinstance(section, dict)
-            for k, v in section.items()
-        }
-    else:
-        flat = dict(data)
+    flat = flatten_saved(data)
     agent = flat.get("agent", RunConfig.agent)
     classes = section_classes(agent)
     known = {n for cls in classes.values() for n in cls.field_names()}

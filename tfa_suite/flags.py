@@ -15,7 +15,13 @@ from typing import Any
 
 from absl import flags
 
-from tfa_suite.config import TrainConfig, make_config, not_for_agent_message, section_classes
+from tfa_suite.config import (
+    TrainConfig,
+    make_config,
+    not_for_agent_message,
+    same_value,
+    section_classes,
+)
 from tfa_suite.errors import UserError
 
 
@@ -42,9 +48,8 @@ def all_section_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:
 
 
 def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return type(a) is type(b) and a == b
+    # The type matters too: one flag cannot have an int default and a float one.
+    return type(a) is type(b) and same_value(a, b)
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from tfa_suite import flags as tfa_flags
-from tfa_suite.config import TrainConfig, identity_fields, same_value
+from tfa_suite.config import TrainConfig, flatten_saved, identity_fields, same_value
 from tfa_suite.errors import UserError
 
 CONFIG_FILE = "config.json"
@@ -98,17 +97,10 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
     return run, resuming
 
 
-def _flatten(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved config.json as {field: value}: sectioned, or one flat object from before."""
-    if isinstance(saved.get("run"), dict):
-        return {k: v for part in saved.values() if isinstance(part, dict) for k, v in part.items()}
-    return saved
-
-
 def _check_compatible(run: RunDir, config: TrainConfig) -> None:
     try:
         with open(run.path(CONFIG_FILE)) as f:
-            saved = _flatten(json.load(f))
+            saved = flatten_saved(json.load(f))
     except (OSError, json.JSONDecodeError, AttributeError) as e:
         raise UserError(
             f"{run.path(CONFIG_FILE)} is unreadable ({e}); cannot resume this run"

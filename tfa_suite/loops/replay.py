@@ -197,9 +197,6 @@ class ReplayLoop(tf.Module):
         most_per_iteration = self._cfg.collect_steps_per_iteration + self._num_envs - 1
         return max(1, remaining // most_per_iteration)
 
-    def updates_per_iteration(self) -> int:
-        return self._cfg.train_steps_per_iteration
-
     def run(self, num_iterations: int) -> float:
         """Runs `num_iterations` collect-train iterations; returns the mean loss."""
         return float(
