@@ -3,7 +3,7 @@
 This module needs only gymnasium, so `experiments/evaluate.py` can build the evaluation
 environment of a saved policy without importing TF-Agents or any training code.
 
-An `--env` string is either a gymnasium id (`CartPole-v1`, `ALE/Pong-v5`,
+An `--env` string is either a gymnasium id (`CartPole-v1`, `ALE/Pong-v5`, `finance`,
 `my_pkg:MyEnv-v0` in gymnasium's own module:id form) or an import path to an environment
 class or factory (`my_pkg.my_mod:MyEnv`), called with the keyword arguments.
 """
@@ -22,6 +22,14 @@ import gymnasium as gym
 
 from tfa_suite.envs.atari_eval import atari_game
 from tfa_suite.errors import UserError
+
+# The suite's own environments, registered with gymnasium by short name. Training uses a
+# batched PyEnvironment of the same simulation when `training_env.PY_ENVS` names one.
+gym.register(
+    id="finance",
+    entry_point="tfa_suite.envs.finance:FinanceGymEnv",
+    max_episode_steps=744,  # every life is 62 years of months; the env ends it itself
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,12 +24,24 @@ TF_NATIVE_ENVS: dict[str, str] = {
 }
 
 
+# gymnasium id -> "module:factory" of a batched TF-Agents PyEnvironment of the same env,
+# built as factory(batch_size=..., seed=..., **env_kwargs). It steps all copies at once
+# (the finance simulation is vectorized with numpy) instead of one gymnasium env each.
+PY_ENVS: dict[str, str] = {
+    "finance": "tfa_suite.envs.finance:FinanceEnvironment",
+}
+
+
+def _import(path: str) -> Callable[..., object]:
+    module_name, attr = path.split(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def _tf_native_factory(spec: EnvSpec) -> Callable[..., tf_environment.TFEnvironment] | None:
     # Keyword arguments change the dynamics or rewards, which the TF version does not model.
     if spec.kwargs or spec.env not in TF_NATIVE_ENVS:
         return None
-    module_name, attr = TF_NATIVE_ENVS[spec.env].split(":")
-    return getattr(importlib.import_module(module_name), attr)
+    return _import(TF_NATIVE_ENVS[spec.env])
 
 
 def make_tf_eval_env(
@@ -68,6 +80,17 @@ def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.T
             game, run.num_envs, run.seed, training=True, env_kwargs=spec.kwargs
         )
         return tf_py_environment.TFPyEnvironment(atari), "python"
+    if spec.env in PY_ENVS:
+        if spec.max_episode_steps:
+            raise UserError(
+                f"--max_episode_steps does not apply to --env={spec.env}: the env sets "
+                "its own episode length"
+            )
+        from tf_agents.environments import tf_py_environment
+
+        factory = _import(PY_ENVS[spec.env])
+        py_env = factory(batch_size=run.num_envs, seed=run.seed, **spec.kwargs)
+        return tf_py_environment.TFPyEnvironment(py_env), "python"
     return make_tf_env(spec, run.num_envs, run.seed), "python"
 
 

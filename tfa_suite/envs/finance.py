@@ -1,0 +1,602 @@
+"""A personal-finance life simulation: split each month's income from age 18 to 80.
+
+`--env=finance` trains on `FinanceEnvironment`, a batched TF-Agents PyEnvironment;
+evaluation, videos and `experiments/evaluate.py` play the same lives through
+`FinanceGymEnv`, its one-life gymnasium view. Both step `FinanceSim`, which simulates a
+batch of lives with numpy, so `finance_report.py` can score hundreds of fixed
+allocations on the same lives in seconds. Every life is drawn from its own seed, so life
+`s` is the same alone, in a batch, in training or in evaluation.
+
+What a life is (all money in dollars; every parameter is an `--env_kwargs` key, see
+`FinanceParams`):
+
+- **Time:** one step per month, 744 steps from age 18 to 80. The episode ends at 80
+  (a termination: there is nothing after it). There is no retirement: the salary runs
+  to the end.
+- **Salary:** the starting annual gross is uniform in [salary_low, salary_high]. Each
+  January it grows by inflation times a real raise drawn from N(real_raise_mean,
+  raise_std), clipped to [-10%, +20%].
+- **Unemployment:** each month a job is lost with the probability that makes
+  `unemployment_rate` a year; a spell lasts `unemployment_months` with no pay.
+- **Income tax:** progressive brackets on annual gross pay (`TAX_BRACKETS`, in
+  year-0 dollars and indexed to inflation), charged monthly as a twelfth of the annual
+  tax on twelve times the month's pay.
+- **Living expenses:** `living_share` of the after-tax salary, paid even in
+  unemployment (a household keeps its costs when the pay stops).
+- **Home:** bought at 18 for `house_low`..`house_high` times the salary, with a
+  `down_payment` share given (the starting net worth), the rest on a 30-year
+  fixed-rate mortgage at `mortgage_rate` (an APR: monthly rate APR/12, the mortgage
+  convention) with the amortized payment L r / (1 - (1 + r)^-360). The home's value
+  grows by N(home_growth, home_std) a year, drawn each January.
+- **Markets:** one annual return per year, N(market_return, market_std) clipped at
+  -90%, applied as the monthly rate (1 + R)^(1/12) - 1, so twelve months compound to R.
+  Both accounts hold the same market. Inflation likewise compounds monthly to its
+  annual rate.
+- **Accounts:** the tax-advantaged one (Roth-like: paid from after-tax money, then
+  untaxed) takes at most `tax_advantaged_cap` a year (indexed), and the employer
+  matches `match_rate` of contributions up to `match_limit` of the salary. The taxable
+  one pays `capital_gains_rate` on its returns as they accrue (losses are credited), a
+  simplification of taxing realized gains.
+- **Each month,** the take-home pay first covers living expenses (or rent) and the
+  mortgage's required payment. What is left is split by the action's four non-negative
+  weights, normalized to shares (all-zero weights split equally): an extra mortgage
+  payment, tax-advantaged saving, taxable saving and luxury (spent, so it leaves net
+  worth). Extra payments past the loan and contributions past the cap go to the taxable
+  account.
+- **A short month** (unemployment) is covered from the taxable account, then from the
+  tax-advantaged one with an `early_withdrawal_penalty`. Whatever is still missing goes
+  unpaid: first the mortgage payment, which counts as a late payment with a
+  `late_fee` (a share of the payment) added to the loan, then living costs, which are
+  borrowed on the same debt balance. After `foreclose_after` late payments in a row
+  the home is sold at a `foreclosure_discount`, the proceeds repay the loan, anything
+  left over goes to the taxable account and any deficiency stays as debt with the same
+  monthly payment. From then on the household rents at `rent_yield` of a comparable
+  home's value a year.
+- **Net worth** is home value (if owned) minus debt plus both accounts. The reward is
+  its monthly change in age-18 dollars (deflated by the monthly price index), times
+  `reward_scale` (1e-6 by default: a return is the lifetime real gain in $M). Nominal
+  figures over 62 years of inflation would read as fortunes.
+- **Observation** (float32, each in [0, 1] by construction, so the spec's bounds hold):
+  age (linear over the life), then salary, home value, loan balance, required payment,
+  tax-advantaged and taxable balances, each as x / (x + scale) (unbounded amounts
+  cannot be scaled linearly into a bound), whether employed, and the late-payment
+  count over `foreclose_after`.
+
+What it leaves out: retirement, pensions and withdrawals in old age, moving house,
+refinancing, children, health, correlated or fat-tailed markets, and any utility of
+luxury beyond zero: the reward values net worth alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tf_agents.environments import py_environment
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
+
+from tfa_suite.errors import UserError
+
+MONTHS_PER_YEAR = 12
+START_AGE = 18
+END_AGE = 80
+MONTHS = (END_AGE - START_AGE) * MONTHS_PER_YEAR
+YEARS = END_AGE - START_AGE
+MORTGAGE_MONTHS = 360
+
+# Annual gross income thresholds (year-0 dollars) and the marginal rate above each.
+TAX_BRACKETS = ((0.0, 0.0), (12_000.0, 0.10), (45_000.0, 0.22), (100_000.0, 0.24),
+                (190_000.0, 0.32), (240_000.0, 0.35), (600_000.0, 0.37))  # fmt: skip
+
+ACTION_NAMES = ("extra_mortgage", "tax_advantaged", "taxable", "luxury")
+OBSERVATION_NAMES = ("age", "salary", "home_value", "loan", "required_payment",
+                     "tax_advantaged", "taxable", "employed", "late_payments")  # fmt: skip
+# The x / (x + scale) scales of the money observations, in dollars (salary: annual).
+_SCALES = {"salary": 100_000.0, "home_value": 500_000.0, "loan": 500_000.0,
+           "required_payment": 5_000.0, "tax_advantaged": 1e6, "taxable": 1e6}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class FinanceParams:
+    """The simulation's parameters; annual rates unless the name says otherwise."""
+
+    salary_low: float = 30_000.0
+    salary_high: float = 70_000.0
+    real_raise_mean: float = 0.01
+    raise_std: float = 0.03
+    inflation: float = 0.025
+    unemployment_rate: float = 0.03
+    unemployment_months: int = 6
+    living_share: float = 0.5
+    house_low: float = 3.0
+    house_high: float = 5.0
+    down_payment: float = 0.1
+    mortgage_rate: float = 0.065
+    home_growth: float = 0.03
+    home_std: float = 0.06
+    market_return: float = 0.07
+    market_std: float = 0.16
+    tax_advantaged_cap: float = 23_000.0
+    match_rate: float = 0.5
+    match_limit: float = 0.06
+    capital_gains_rate: float = 0.15
+    early_withdrawal_penalty: float = 0.10
+    late_fee: float = 0.05
+    foreclose_after: int = 4
+    foreclosure_discount: float = 0.25
+    rent_yield: float = 0.05
+    reward_scale: float = 1e-6
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> FinanceParams:
+        """Builds and checks the parameters from `--env_kwargs`, in one-line errors."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise UserError(
+                f"--env=finance has no parameter {', '.join(unknown)}; it takes: {', '.join(names)}"
+            )
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in kwargs:
+                continue
+            value = kwargs[f.name]
+            kind = int if f.type == "int" else float
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise UserError(f"--env_kwargs {f.name} must be a number, got {value!r}")
+            if kind is int and value != int(value):
+                raise UserError(f"--env_kwargs {f.name} must be a whole number, got {value!r}")
+            values[f.name] = kind(value)
+        params = cls(**values)
+        params.check()
+        return params
+
+    def check(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise UserError(f"--env=finance: {message}")
+
+        for f in dataclasses.fields(self):
+            need(math.isfinite(getattr(self, f.name)), f"{f.name} must be finite")
+        need(0 < self.salary_low <= self.salary_high, "need 0 < salary_low <= salary_high")
+        need(0 < self.house_low <= self.house_high, "need 0 < house_low <= house_high")
+        need(self.raise_std >= 0 and self.home_std >= 0 and self.market_std >= 0,
+             "the std parameters must be >= 0")  # fmt: skip
+        need(-0.5 < self.inflation < 1, "inflation must be in (-0.5, 1)")
+        need(0 <= self.unemployment_rate < 1, "unemployment_rate must be in [0, 1)")
+        need(self.unemployment_months >= 1, "unemployment_months must be >= 1")
+        for name in ("living_share", "down_payment", "capital_gains_rate", "match_limit",
+                     "early_withdrawal_penalty", "foreclosure_discount"):  # fmt: skip
+            need(0 <= getattr(self, name) < 1, f"{name} must be in [0, 1)")
+        for name in ("mortgage_rate", "tax_advantaged_cap", "match_rate", "late_fee",
+                     "rent_yield"):  # fmt: skip
+            need(getattr(self, name) >= 0, f"{name} must be >= 0")
+        need(self.foreclose_after >= 1, "foreclose_after must be >= 1")
+        need(self.reward_scale > 0, "reward_scale must be > 0")
+
+
+def monthly_rate(annual: np.ndarray | float) -> np.ndarray | float:
+    """The monthly rate that compounds to `annual` over twelve months."""
+    return (1.0 + annual) ** (1.0 / MONTHS_PER_YEAR) - 1.0
+
+
+def amortized_payment(principal: np.ndarray, monthly: float, months: int) -> np.ndarray:
+    """The fixed payment that repays `principal` in `months` at `monthly` interest."""
+    if monthly == 0:
+        return principal / months
+    return principal * monthly / (1.0 - (1.0 + monthly) ** -months)
+
+
+def income_tax(annual_gross: np.ndarray, price_index: np.ndarray) -> np.ndarray:
+    """Annual tax on `annual_gross`, with the brackets indexed by `price_index`."""
+    tax = np.zeros_like(annual_gross)
+    edges = [lo for lo, _ in TAX_BRACKETS[1:]] + [math.inf]
+    for (lo, rate), hi in zip(TAX_BRACKETS, edges):
+        width = (hi - lo) * price_index
+        tax += rate * np.clip(annual_gross - lo * price_index, 0.0, width)
+    return tax
+
+
+def normalize_weights(actions: np.ndarray) -> np.ndarray:
+    """Action weights to shares summing to 1; all-zero (or negative) weights split equally."""
+    w = np.clip(np.asarray(actions, dtype=np.float64), 0.0, None)
+    total = w.sum(axis=-1, keepdims=True)
+    return np.where(total > 1e-8, w / np.maximum(total, 1e-8), 1.0 / w.shape[-1])
+
+
+@dataclasses.dataclass
+class _Scenario:
+    """The exogenous draws of a batch of lives, made at reset: actions do not change them."""
+
+    salary: np.ndarray  # [B, YEARS] annual gross salary, by year
+    home_growth: np.ndarray  # [B, YEARS]
+    market: np.ndarray  # [B, YEARS]
+    employed: np.ndarray  # [B, MONTHS] bool
+    house_multiple: np.ndarray  # [B]
+
+
+def draw_scenario(params: FinanceParams, seeds: np.ndarray) -> _Scenario:
+    """Draws each life from its own seed, so a life does not depend on its batch."""
+    p, n = params, len(seeds)
+    start, raises = np.empty(n), np.empty((n, YEARS))
+    home, market = np.empty((n, YEARS)), np.empty((n, YEARS))
+    multiple, lose = np.empty(n), np.empty((n, MONTHS))
+    for i, seed in enumerate(seeds):
+        rng = np.random.default_rng(int(seed))
+        start[i] = rng.uniform(p.salary_low, p.salary_high)
+        multiple[i] = rng.uniform(p.house_low, p.house_high)
+        raises[i] = rng.normal(p.real_raise_mean, p.raise_std, YEARS)
+        market[i] = rng.normal(p.market_return, p.market_std, YEARS)
+        home[i] = rng.normal(p.home_growth, p.home_std, YEARS)
+        lose[i] = rng.random(MONTHS)
+    growth = (1.0 + p.inflation) * (1.0 + np.clip(raises, -0.1, 0.2))
+    growth[:, 0] = 1.0
+    salary = start[:, None] * np.cumprod(growth, axis=1)
+    # A spell starts in a month with probability q, where 1 - (1 - q)^12 is the annual rate.
+    q = 1.0 - (1.0 - p.unemployment_rate) ** (1.0 / MONTHS_PER_YEAR)
+    starts = np.cumsum(lose < q, axis=1)
+    lagged = np.zeros_like(starts)
+    lagged[:, p.unemployment_months :] = starts[:, : -p.unemployment_months]
+    return _Scenario(
+        salary=salary,
+        home_growth=np.clip(home, -0.9, None),
+        market=np.clip(market, -0.9, None),
+        employed=(starts - lagged) == 0,
+        house_multiple=multiple,
+    )
+
+
+class FinanceSim:
+    """A batch of lives, stepped together with numpy. All lives have the same length."""
+
+    def __init__(self, params: FinanceParams | None = None):
+        self.params = params or FinanceParams()
+        self.month = 0
+        self._scenario: _Scenario | None = None
+
+    # -- state ---------------------------------------------------------------------------
+    def reset(self, seeds: np.ndarray) -> np.ndarray:
+        p = self.params
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        self._scenario = s = draw_scenario(p, seeds)
+        n = len(seeds)
+        self.month = 0
+        self.house_price = s.salary[:, 0] * s.house_multiple
+        self.owned = np.ones(n, dtype=bool)
+        self.loan = self.house_price * (1.0 - p.down_payment)
+        self.payment = amortized_payment(self.loan, p.mortgage_rate / 12, MORTGAGE_MONTHS)
+        self.tax_advantaged = np.zeros(n)
+        self.taxable = np.zeros(n)
+        self.late = np.zeros(n, dtype=np.int64)
+        self.contributed = np.zeros(n)  # employee contributions this year
+        self.matched = np.zeros(n)  # contributions that earned a match this year
+        self.foreclosed_at = np.full(n, -1)  # the month of foreclosure, or -1
+        return self.observation()
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.loan)
+
+    @property
+    def age(self) -> float:
+        return START_AGE + self.month / MONTHS_PER_YEAR
+
+    @property
+    def done(self) -> bool:
+        return self.month >= MONTHS
+
+    def net_worth(self) -> np.ndarray:
+        return self.house_price * self.owned - self.loan + self.tax_advantaged + self.taxable
+
+    def deflator(self, month: int | None = None) -> float:
+        """The price level at `month` (default: now) relative to age 18, compounded monthly."""
+        month = self.month if month is None else month
+        return (1.0 + self.params.inflation) ** (month / MONTHS_PER_YEAR)
+
+    def real_net_worth(self) -> np.ndarray:
+        """Net worth in age-18 dollars."""
+        return self.net_worth() / self.deflator()
+
+    def _year(self) -> int:
+        return min(self.month // MONTHS_PER_YEAR, YEARS - 1)
+
+    def _price_index(self) -> float:
+        return (1.0 + self.params.inflation) ** self._year()
+
+    def salary(self) -> np.ndarray:
+        """This year's annual gross salary, in dollars of the day."""
+        return self._scenario.salary[:, self._year()]
+
+    def required_payment(self) -> np.ndarray:
+        """This month's mortgage payment: the fixed payment, or what is left with interest."""
+        due = self.loan * (1.0 + self.params.mortgage_rate / 12)
+        return np.where(self.loan > 0, np.minimum(self.payment, due), 0.0)
+
+    def observation(self) -> np.ndarray:
+        s, y = self._scenario, self._year()
+        employed = s.employed[:, min(self.month, MONTHS - 1)]
+        money = {
+            "salary": s.salary[:, y],
+            "home_value": self.house_price * self.owned,
+            "loan": self.loan,
+            "required_payment": self.required_payment(),
+            "tax_advantaged": self.tax_advantaged,
+            "taxable": self.taxable,
+        }
+        columns = [np.full(self.batch_size, self.month / MONTHS)]
+        columns += [x / (x + _SCALES[name]) for name, x in money.items()]
+        columns += [employed.astype(np.float64), self.late / self.params.foreclose_after]
+        return np.clip(np.stack(columns, axis=1), 0.0, 1.0).astype(np.float32)
+
+    # -- one month ---------------------------------------------------------------------------
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Advances every life one month; returns observations, rewards and the month's flows.
+
+        The flows account for the whole change in net worth: `net_worth_change` equals
+        take_home + match + market_gain + home_gain - living - rent - luxury - interest
+        - late_fee - withdrawal_penalty - foreclosure_loss.
+        """
+        if self._scenario is None or self.done:
+            raise RuntimeError("FinanceSim.step needs a reset first (the lives have ended)")
+        p, s, t, y = self.params, self._scenario, self.month, self._year()
+        shares = normalize_weights(actions)
+        if shares.shape != (self.batch_size, 4):
+            raise ValueError(f"finance actions must have shape [{self.batch_size}, 4]")
+        if t % MONTHS_PER_YEAR == 0:
+            self.contributed[:] = 0.0
+            self.matched[:] = 0.0
+        before = self.net_worth()
+        index = self._price_index()
+        salary = s.salary[:, y]
+
+        # Markets move on the balances held at the start of the month.
+        market = monthly_rate(s.market[:, y])
+        gain_adv = self.tax_advantaged * market
+        gain_taxable = self.taxable * market * (1.0 - p.capital_gains_rate)
+        home_rate = monthly_rate(s.home_growth[:, y])
+        home_gain = self.house_price * home_rate * self.owned
+        self.tax_advantaged += gain_adv
+        self.taxable += gain_taxable
+        rent = np.where(self.owned, 0.0, p.rent_yield * self.house_price / 12)
+        self.house_price = self.house_price * (1.0 + home_rate)
+
+        gross = salary / 12 * s.employed[:, t]
+        take_home = gross - income_tax(12 * gross, index) / 12
+        living = p.living_share * (salary - income_tax(salary, index)) / 12
+        required = self.required_payment()
+        interest = self.loan * (p.mortgage_rate / 12)
+        self.loan = self.loan + interest - required
+        cash = take_home - living - rent - required
+
+        # A short month: taxable savings, then tax-advantaged with a penalty, then unpaid.
+        short = np.maximum(-cash, 0.0)
+        from_taxable = np.minimum(short, self.taxable)
+        self.taxable -= from_taxable
+        still = short - from_taxable
+        withdrawn = np.minimum(still / (1.0 - p.early_withdrawal_penalty), self.tax_advantaged)
+        self.tax_advantaged -= withdrawn
+        penalty = withdrawn * p.early_withdrawal_penalty
+        unpaid = np.maximum(still - (withdrawn - penalty), 0.0)
+        missed = np.minimum(unpaid, required) > 1e-6
+        late_fee = np.where(missed, p.late_fee * required, 0.0)
+        self.loan += unpaid + late_fee  # the missed payment and any borrowed living costs
+        self.late = np.where(missed, self.late + 1, 0)
+
+        # A full month: split what is left by the action's shares.
+        free = np.maximum(cash, 0.0)
+        extra = np.minimum(free * shares[:, 0], self.loan)
+        self.loan -= extra
+        room = np.maximum(p.tax_advantaged_cap * index - self.contributed, 0.0)
+        contribution = np.minimum(free * shares[:, 1], room)
+        match_room = np.maximum(p.match_limit * salary - self.matched, 0.0)
+        matched = np.minimum(contribution, match_room)
+        match = p.match_rate * matched
+        self.contributed += contribution
+        self.matched += matched
+        self.tax_advantaged += contribution + match
+        self.taxable += free * (shares[:, 0] + shares[:, 1] + shares[:, 2]) - extra - contribution
+        luxury = free * shares[:, 3]
+
+        foreclosure_loss = self._foreclose(t)
+        self.month += 1
+        change = self.net_worth() - before
+        real_change = (before + change) / self.deflator() - before / self.deflator(t)
+        flows = {
+            "take_home": take_home, "match": match, "market_gain": gain_adv + gain_taxable,
+            "home_gain": home_gain, "living": living, "rent": rent, "luxury": luxury,
+            "interest": interest, "late_fee": late_fee, "withdrawal_penalty": penalty,
+            "foreclosure_loss": foreclosure_loss, "net_worth_change": change,
+            "net_worth": before + change, "real_net_worth_change": real_change,
+            "missed_payment": missed.astype(np.float64),
+        }  # fmt: skip
+        return self.observation(), real_change * p.reward_scale, flows
+
+    def _foreclose(self, month: int) -> np.ndarray:
+        """Sells the homes of lives past the late-payment limit, at the forced-sale discount."""
+        p = self.params
+        hit = self.owned & (self.late >= p.foreclose_after)
+        proceeds = np.where(hit, self.house_price * (1.0 - p.foreclosure_discount), 0.0)
+        loss = np.where(hit, self.house_price * p.foreclosure_discount, 0.0)
+        repaid = np.minimum(proceeds, self.loan)
+        self.loan -= repaid
+        self.taxable += proceeds - repaid
+        self.owned &= ~hit
+        self.late = np.where(hit, 0, self.late)
+        self.foreclosed_at = np.where(hit, month, self.foreclosed_at)
+        return loss
+
+
+class FinanceEnvironment(py_environment.PyEnvironment):
+    """`batch_size` lives as one batched TF-Agents PyEnvironment.
+
+    The first reset plays lives `seed, seed + 1, ...`; later resets draw new life
+    seeds from a generator seeded with `seed`. All lives end together at 80, so the
+    base class's auto-reset (which waits for the whole batch) starts the next ones.
+    """
+
+    def __init__(self, batch_size: int = 1, seed: int | None = None, **params: Any):
+        super().__init__(handle_auto_reset=True)
+        self._sim = FinanceSim(FinanceParams.from_kwargs(params))
+        self._batch_size = int(batch_size)
+        self._first_seed = seed
+        self._seeds = np.random.default_rng(seed)
+        self._flows: dict[str, np.ndarray] = {}
+        self._chart = LifeChart()
+        self._observation_spec = array_spec.BoundedArraySpec(
+            (len(OBSERVATION_NAMES),), np.float32, 0.0, 1.0, name="observation"
+        )
+        self._action_spec = array_spec.BoundedArraySpec((4,), np.float32, 0.0, 1.0, name="action")
+
+    @property
+    def batched(self) -> bool:
+        return True
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def sim(self) -> FinanceSim:
+        return self._sim
+
+    def observation_spec(self) -> array_spec.BoundedArraySpec:
+        return self._observation_spec
+
+    def action_spec(self) -> array_spec.BoundedArraySpec:
+        return self._action_spec
+
+    def get_info(self) -> dict[str, np.ndarray]:
+        return self._flows
+
+    def _reset(self) -> ts.TimeStep:
+        if self._first_seed is not None:
+            seeds = self._first_seed + np.arange(self._batch_size)
+            self._first_seed = None
+        else:
+            seeds = self._seeds.integers(0, 2**31 - 1, self._batch_size)
+        self._flows = {}
+        obs = self._sim.reset(seeds)
+        self._chart.start(self._sim)
+        return ts.restart(obs, batch_size=self._batch_size)
+
+    def _step(self, action: np.ndarray) -> ts.TimeStep:
+        obs, reward, self._flows = self._sim.step(action)
+        self._chart.record(self._sim)
+        reward = reward.astype(np.float32)
+        if self._sim.done:
+            return ts.termination(obs, reward)
+        return ts.transition(obs, reward, discount=np.ones(self._batch_size, np.float32))
+
+    def render(self, mode: str = "rgb_array") -> np.ndarray:
+        """The first life of the batch so far, as an RGB chart."""
+        return self._chart.render(self._sim)
+
+
+class FinanceGymEnv(gym.Env):
+    """One life as a gymnasium env: the view that evaluation, videos and `evaluate.py` play.
+
+    `reset(seed=s)` plays life `s`, the same life `FinanceEnvironment` plays for that seed;
+    an unseeded reset draws the next life seed from the env's own generator.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 24}
+
+    def __init__(self, render_mode: str | None = None, **params: Any):
+        if render_mode not in (None, "rgb_array"):
+            raise UserError(f"--env=finance renders rgb_array only, not {render_mode!r}")
+        self.render_mode = render_mode
+        self._sim = FinanceSim(FinanceParams.from_kwargs(params))
+        self._chart = LifeChart()
+        self._seeds = np.random.default_rng()
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (len(OBSERVATION_NAMES),), np.float32)
+        self.action_space = gym.spaces.Box(0.0, 1.0, (4,), np.float32)
+
+    @property
+    def sim(self) -> FinanceSim:
+        return self._sim
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # noqa: ANN201
+        super().reset(seed=seed)
+        if seed is None:
+            seed = int(self._seeds.integers(0, 2**31 - 1))
+        else:
+            self._seeds = np.random.default_rng(seed)
+        obs = self._sim.reset(np.array([seed]))[0]
+        self._chart.start(self._sim)
+        return obs, {}
+
+    def step(self, action: np.ndarray):  # noqa: ANN201
+        obs, reward, flows = self._sim.step(np.asarray(action, dtype=np.float64).reshape(1, 4))
+        self._chart.record(self._sim)
+        info = {name: float(value[0]) for name, value in flows.items()}
+        return obs[0], float(reward[0]), self._sim.done, False, info
+
+    def render(self) -> np.ndarray | None:
+        return self._chart.render(self._sim) if self.render_mode == "rgb_array" else None
+
+
+class LifeChart:
+    """Draws one life's balances against age, with Pillow: the frames of a run's video.
+
+    Amounts are in thousands of age-18 dollars, as the reward is.
+    """
+
+    SIZE = (480, 320)
+    SERIES = (("net worth", (20, 20, 20)), ("home equity", (200, 120, 30)),
+              ("tax-advantaged", (40, 110, 200)), ("taxable", (40, 160, 80)))  # fmt: skip
+    _LEFT, _TOP, _RIGHT, _BOTTOM = 56, 44, 470, 290
+
+    def __init__(self) -> None:
+        self._ages: list[float] = []
+        self._values: list[tuple[float, ...]] = []
+
+    def start(self, sim: FinanceSim) -> None:
+        self._ages, self._values = [], []
+        self.record(sim)
+
+    def record(self, sim: FinanceSim) -> None:
+        equity = sim.house_price[0] * sim.owned[0] - sim.loan[0]
+        values = (sim.net_worth()[0], equity, sim.tax_advantaged[0], sim.taxable[0])
+        self._ages.append(sim.age)
+        self._values.append(tuple(float(v) / 1000 / sim.deflator() for v in values))
+
+    def render(self, sim: FinanceSim) -> np.ndarray:
+        from PIL import Image, ImageDraw
+
+        image = Image.new("RGB", self.SIZE, (255, 255, 255))
+        draw = ImageDraw.Draw(image)
+        values = np.asarray(self._values)
+        low, high = min(0.0, values.min()), max(1.0, values.max())
+        left, top, right, bottom = self._LEFT, self._TOP, self._RIGHT, self._BOTTOM
+
+        def xy(age: float, value: float) -> tuple[float, float]:
+            x = left + (age - START_AGE) / (END_AGE - START_AGE) * (right - left)
+            return x, bottom - (value - low) / (high - low) * (bottom - top)
+
+        draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
+        draw.line((xy(START_AGE, 0.0), xy(END_AGE, 0.0)), fill=(200, 200, 200))
+        for value in (low, high):
+            draw.text((4, xy(START_AGE, value)[1] - 6), f"${value:,.0f}k", fill=(90, 90, 90))
+        for age in range(START_AGE, END_AGE + 1, 10):
+            draw.text((xy(age, low)[0] - 6, bottom + 4), str(age), fill=(90, 90, 90))
+        for k, (name, colour) in enumerate(self.SERIES):
+            if len(self._ages) > 1:
+                draw.line([xy(a, v[k]) for a, v in zip(self._ages, values)], fill=colour, width=2)
+            draw.text((left + 6 + 104 * k, bottom + 16), name, fill=colour)
+        salary = sim.salary()[0] / sim.deflator()
+        status = "employed" if sim.observation()[0, 7] > 0.5 else "out of work"
+        if sim.foreclosed_at[0] >= 0:
+            status += f", foreclosed at {START_AGE + sim.foreclosed_at[0] // 12}"
+        elif sim.late[0]:
+            status += f", {sim.late[0]} late payment(s)"
+        header = (
+            f"age {sim.age:4.1f}   salary ${salary / 1000:,.0f}k/yr   "
+            f"net worth ${values[-1, 0]:,.0f}k   (age-18 dollars)"
+        )
+        draw.text((8, 6), header, fill=(0, 0, 0))
+        draw.text((8, 22), status, fill=(120, 40, 40))
+        return np.asarray(image, dtype=np.uint8)
