@@ -9,13 +9,15 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari results-cartpole results-pendulum clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari results-cartpole results-pendulum clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
 	@echo "make train-cartpole          train DQN on CartPole-v1 until solved (SEED=0, ARGS=...)"
 	@echo "make train-atari             DQN from pixels (GAME=Pong, ATARI_CONFIG=..., SEED, ARGS)"
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
+	@echo "make train-finance           AGENT=ddpg|td3|sac on the finance simulation, then its baseline report"
+	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
 	@echo "make test                    fast test suite (well under 15 minutes)"
 	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
@@ -54,6 +56,20 @@ AGENT ?= sac
 train-pendulum: $(STAMP)
 	@test -f experiments/configs/pendulum_$(AGENT).cfg || { echo "error: AGENT=$(AGENT) has no experiments/configs/pendulum_$(AGENT).cfg; use AGENT=sac, td3 or ddpg" >&2; exit 2; }
 	$(PY) experiments/train.py --flagfile=experiments/configs/pendulum_$(AGENT).cfg --seed=$(SEED) $(ARGS)
+
+# The personal-finance simulation (tfa_suite/envs/finance.py): experiments/configs/
+# finance_$(AGENT).cfg, DDPG by default, then the report against fixed allocations on the
+# same 100 lives, written into the run dir (and replaced when rerun).
+train-finance: AGENT = ddpg
+finance-report: AGENT = ddpg
+FINANCE_DIR ?= runs/finance-$(AGENT)-seed$(SEED)
+train-finance: $(STAMP)
+	@test -f experiments/configs/finance_$(AGENT).cfg || { echo "error: AGENT=$(AGENT) has no experiments/configs/finance_$(AGENT).cfg; use AGENT=ddpg, td3 or sac" >&2; exit 2; }
+	$(PY) experiments/train.py --flagfile=experiments/configs/finance_$(AGENT).cfg --seed=$(SEED) --root_dir=$(FINANCE_DIR) $(ARGS)
+	$(PY) experiments/finance_report.py --root_dir=$(FINANCE_DIR) --overwrite
+
+finance-report: $(STAMP)
+	$(PY) experiments/finance_report.py --root_dir=$(FINANCE_DIR) --overwrite
 
 train-cartpole-tutorial: $(STAMP)
 	$(PY) experiments/train.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
