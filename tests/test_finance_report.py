@@ -172,3 +172,22 @@ def test_finance_configs_parse_with_the_course_networks(agent, tmp_path, binarie
         checkpoint_interval=64, metrics_interval=32,
     )  # fmt: skip
     assert train(short).env_steps >= 64
+
+
+def test_evaluate_plays_the_exported_finance_policy_in_a_fresh_process(finance_run, binaries):
+    root, result = finance_run
+    scores = root.parent / "eval.json"
+    proc = binaries.run(
+        "experiments/evaluate.py", f"--policy_dir={root / 'policy'}", "--episodes=2",
+        f"--seed={result_eval_seed(root)}", f"--json={scores}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(scores.read_text())
+    # The same two lives as the run's final evaluation, so the same greedy score.
+    assert record["mean"] == pytest.approx(result.final_eval_mean, abs=1e-4)
+
+
+def result_eval_seed(root) -> int:  # noqa: ANN001
+    from tfa_suite.training import EVAL_SEED_OFFSET
+
+    return json.loads((root / "config.json").read_text())["run"]["seed"] + EVAL_SEED_OFFSET
