@@ -148,7 +148,8 @@ class FinanceParams:
             kind = int if f.type == "int" else float
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise UserError(f"--env_kwargs {f.name} must be a number, got {value!r}")
-            if kind is int and value != int(value):
+            # is_integer, not int(value): JSON's Infinity and NaN would raise from int().
+            if kind is int and not (isinstance(value, int) or value.is_integer()):
                 raise UserError(f"--env_kwargs {f.name} must be a whole number, got {value!r}")
             values[f.name] = kind(value)
         params = cls(**values)
