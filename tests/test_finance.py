@@ -185,16 +185,21 @@ def test_sim_pays_the_hand_computed_take_home_and_living_costs():
 
 def test_normalize_weights_shares():
     """Weights become shares summing to 1; all-zero or negative rows split equally; weights
-    as large as float32 allows do not overflow."""
+    are clipped to the spec's [0, 1] first, so huge, infinite or NaN ones cannot overflow
+    the sum or lose money."""
     big = np.finfo(np.float32).max
     shares = normalize_weights(
-        np.array([[1, 1, 2, 0], [0, 0, 0, 0], [-1, -5, 0, 0], [big, big, big, 0], [3, 0, 0, 0]])
-    )
+        np.array(
+            [[0.1, 0.1, 0.2, 0], [0, 0, 0, 0], [-1, -5, 0, 0], [big, big, big, 0],
+             [0.3, 0, 0, 0], [2, 1, 0, 0], [np.inf, np.nan, 0, 1]]
+        )
+    )  # fmt: skip
     np.testing.assert_allclose(
         shares,
-        [[0.25, 0.25, 0.5, 0], [0.25] * 4, [0.25] * 4, [1 / 3, 1 / 3, 1 / 3, 0], [1, 0, 0, 0]],
+        [[0.25, 0.25, 0.5, 0], [0.25] * 4, [0.25] * 4, [1 / 3, 1 / 3, 1 / 3, 0], [1, 0, 0, 0],
+         [0.5, 0.5, 0, 0], [0.5, 0, 0, 0.5]],
         rtol=1e-15,
-    )
+    )  # fmt: skip
 
 
 # --- the accounting ----------------------------------------------------------------------
@@ -686,3 +691,14 @@ def test_render_draws_a_frame_that_follows_the_life():
     assert FinanceGymEnv().render() is None
     with pytest.raises(UserError, match="rgb_array"):
         FinanceGymEnv(render_mode="human")
+
+
+def test_numpy_scalars_are_accepted_as_parameters():
+    """Python callers of gym.make may pass numpy numbers; they are numbers, not errors."""
+    params = FinanceParams.from_kwargs(
+        {"foreclose_after": np.int64(3), "inflation": np.float32(0.5)}
+    )
+    assert params.foreclose_after == 3 and type(params.foreclose_after) is int
+    assert params.inflation == pytest.approx(0.5) and type(params.inflation) is float
+    with pytest.raises(UserError, match="number"):
+        FinanceParams.from_kwargs({"inflation": np.bool_(True)})

@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
 
 import gymnasium as gym
@@ -146,10 +147,12 @@ class FinanceParams:
                 continue
             value = kwargs[f.name]
             kind = int if f.type == "int" else float
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
                 raise UserError(f"--env_kwargs {f.name} must be a number, got {value!r}")
             # is_integer, not int(value): JSON's Infinity and NaN would raise from int().
-            if kind is int and not (isinstance(value, int) or value.is_integer()):
+            if kind is int and not (
+                isinstance(value, numbers.Integral) or float(value).is_integer()
+            ):
                 raise UserError(f"--env_kwargs {f.name} must be a whole number, got {value!r}")
             values[f.name] = kind(value)
         params = cls(**values)
@@ -203,8 +206,12 @@ def income_tax(annual_gross: np.ndarray, price_index: np.ndarray) -> np.ndarray:
 
 
 def normalize_weights(actions: np.ndarray) -> np.ndarray:
-    """Action weights to shares summing to 1; all-zero (or negative) weights split equally."""
-    w = np.clip(np.asarray(actions, dtype=np.float64), 0.0, None)
+    """Action weights to shares summing to 1; all-zero (or negative) weights split equally.
+
+    Weights are first clipped to the action spec's [0, 1] (NaN counts as 0), so no input
+    can overflow the sum or make money vanish.
+    """
+    w = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64), nan=0.0), 0.0, 1.0)
     total = w.sum(axis=-1, keepdims=True)
     return np.where(total > 1e-8, w / np.maximum(total, 1e-8), 1.0 / w.shape[-1])
 
