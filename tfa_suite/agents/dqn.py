@@ -1,7 +1,7 @@
-"""DQN and double DQN: TF-Agents' QNetwork with DqnAgent / DdqnAgent.
+"""DQN and double DQN: TF-Agents' QNetwork (or the dueling one) with DqnAgent / DdqnAgent.
 
 `QLearningConfig` holds what DQN and C51 share (network, optimizer, targets, the
-epsilon-greedy schedule); `DqnConfig` adds the double-DQN switch and the TD loss.
+epsilon-greedy schedule); `DqnConfig` adds the double-DQN and dueling switches and the TD loss.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from tf_agents.agents.dqn import dqn_agent
 from tf_agents.networks import q_network
 from tf_agents.utils import common
 
+from tfa_suite.agents.dueling import DuelingQNetwork
 from tfa_suite.agents.registry import DISCRETE, AgentContext, AgentSpec, BuiltAgent, register_agent
 from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need, parse_conv_layers
 from tfa_suite.errors import UnsupportedSpaceError
@@ -61,6 +62,7 @@ class QLearningConfig(Section):
 @dataclasses.dataclass
 class DqnConfig(QLearningConfig):
     double_dqn: bool = _field(False, "double DQN targets (van Hasselt et al. 2016)")
+    dueling: bool = _field(False, "dueling head: Q = V + A - mean(A) (Wang et al. 2016)")
     loss: str = _field("huber", "TD loss: huber or squared")
 
     def validate(self, run: RunConfig) -> None:
@@ -163,7 +165,8 @@ def built_q_agent(agent, config: QLearningConfig, epsilon) -> BuiltAgent:  # noq
 def build_dqn(config: TrainConfig, context: AgentContext) -> BuiltAgent:
     cfg: DqnConfig = config.agent  # type: ignore[assignment]
     check_observation_spec(context.time_step_spec.observation)
-    q_net = q_network.QNetwork(
+    network_cls = DuelingQNetwork if cfg.dueling else q_network.QNetwork
+    q_net = network_cls(
         context.time_step_spec.observation,
         context.action_spec,
         **network_kwargs(cfg, context.time_step_spec.observation),
@@ -191,6 +194,9 @@ register_agent(
         loop="replay",
         actions=DISCRETE,
         build=build_dqn,
-        summary="DQN (Mnih et al. 2015), double DQN with --double_dqn, n-step with --n_step",
+        summary=(
+            "DQN (Mnih et al. 2015), double DQN with --double_dqn, dueling with --dueling, "
+            "n-step with --n_step"
+        ),
     )
 )
