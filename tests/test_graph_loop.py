@@ -57,14 +57,22 @@ ALLOWED_OPS = {
     "checks": set("Assert CheckNumerics EnsureShape".split()),
     # TF-Agents' replay buffer orders its reads and writes with a tf.CriticalSection.
     "locks": set("ConsumeMutexLock MutexLock".split()),
+    # Prioritized replay: the sum tree's scatters of leaves and their ancestors and the walk
+    # down its levels (FloorDiv), the merge of a batch's duplicate leaves (Unique, Size,
+    # UnsortedSegmentMax), the largest importance weight (Max) and the loss weighted by
+    # them (MulNoNan, in TF-Agents' loss aggregation).
+    "prioritized replay": set(
+        "FloorDiv Max MulNoNan ResourceScatterNdUpdate Size Unique UnsortedSegmentMax".split()
+    ),
 }
 ALLOWED = frozenset().union(*ALLOWED_OPS.values())
 
 
-def traced_loop(tiny_config, backend: str):
+def traced_loop(tiny_config, backend: str, **fields):
     config = resolve_config(
         tiny_config(
             backend=backend,
+            **fields,
             fc_layers=[8],
             collect_steps_per_iteration=4,
             train_steps_per_iteration=2,
@@ -100,6 +108,17 @@ def test_graph_backend_loop_has_only_allowed_ops(tiny_config):
     # Adam's update (var -= lr * m / (sqrt(v) + eps), in plain ops in Keras 2's Adam).
     assert {"Cos", "Sin", "ResourceScatterUpdate", "ResourceGather"} <= types
     assert {"MatMul", "ReluGrad", "BiasAddGrad", "Sqrt", "AssignSubVariableOp"} <= types
+
+
+def test_prioritized_replay_loop_stays_in_one_pure_graph(tiny_config):
+    from tfa_suite.replay.prioritized import PrioritizedReplay
+
+    parts, run = traced_loop(tiny_config, "graph", replay_sampler="prioritized")
+    assert isinstance(parts.loop.replay, PrioritizedReplay)
+    assert find_host_round_trips(run) == []
+    types = op_types(run)
+    assert types - ALLOWED == set(), "ops outside ALLOWED_OPS"
+    assert ALLOWED_OPS["prioritized replay"] <= types  # the tree really is in the loop
 
 
 def test_python_backend_loop_fails_the_same_check(tiny_config):

@@ -149,7 +149,7 @@ def agent_kwargs(config: QLearningConfig, context: AgentContext, epsilon) -> dic
     )
 
 
-def built_q_agent(agent, config: QLearningConfig, epsilon) -> BuiltAgent:  # noqa: ANN001
+def built_q_agent(agent, config: QLearningConfig, epsilon, sample_errors=None) -> BuiltAgent:  # noqa: ANN001
     """DQN and C51 collect epsilon-greedily (epsilon 1 at first) and export the greedy policy."""
     agent.initialize()
     return BuiltAgent(
@@ -159,6 +159,7 @@ def built_q_agent(agent, config: QLearningConfig, epsilon) -> BuiltAgent:  # noq
         initial_collect_policy=agent.collect_policy,
         train_sequence_length=config.n_step + 1,
         scalars={"epsilon": epsilon},
+        sample_errors=sample_errors,
     )
 
 
@@ -184,7 +185,8 @@ def build_dqn(config: TrainConfig, context: AgentContext) -> BuiltAgent:
         ),
         **agent_kwargs(cfg, context, epsilon),
     )
-    return built_q_agent(agent, cfg, epsilon)
+    # DqnLossInfo.td_error: target minus Q of the taken action, per sample ([B]).
+    return built_q_agent(agent, cfg, epsilon, sample_errors=lambda info: info.extra.td_error)
 
 
 register_agent(

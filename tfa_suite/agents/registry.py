@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
@@ -52,6 +53,9 @@ class BuiltAgent:
     train_sequence_length: int
     # Name -> zero-argument function of a scalar, logged with every metrics row.
     scalars: dict[str, Callable[[], tf.Tensor]] = dataclasses.field(default_factory=dict)
+    # The train step's LossInfo -> one error per sample ([B]), from which prioritized
+    # replay sets priorities (DQN: the TD error). None: the agent cannot use it.
+    sample_errors: Callable[[Any], tf.Tensor] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

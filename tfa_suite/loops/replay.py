@@ -23,7 +23,11 @@ from tf_agents.replay_buffers import tf_uniform_replay_buffer
 
 from tfa_suite.agents.registry import BuiltAgent
 from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need
+from tfa_suite.errors import UserError
 from tfa_suite.replay.frame_store import FrameStoreReplay
+from tfa_suite.replay.prioritized import PrioritizedReplay
+
+SAMPLERS = ("uniform", "prioritized")
 
 
 @dataclasses.dataclass
@@ -38,8 +42,25 @@ class ReplayConfig(Section):
     checkpoint_replay: bool = _field(
         True, "include the replay buffer in checkpoints (turn off for memory-heavy runs)"
     )
+    replay_sampler: str = _field(
+        "uniform", "uniform, or prioritized (proportional, Schaul et al. 2016)"
+    )
+    priority_alpha: float = _field(0.6, "prioritized replay: priority exponent alpha")
+    priority_beta_start: float = _field(
+        0.4, "prioritized replay: importance-weight exponent beta at step 0, annealed to 1"
+    )
+    priority_epsilon: float = _field(
+        1e-6, "prioritized replay: added to |error| so that no priority is zero"
+    )
 
     def validate(self, run: RunConfig) -> None:
+        need(
+            self.replay_sampler in SAMPLERS,
+            f"--replay_sampler must be uniform or prioritized, not {self.replay_sampler!r}",
+        )
+        need(0.0 <= self.priority_alpha <= 1.0, "--priority_alpha must be in [0, 1]")
+        need(0.0 <= self.priority_beta_start <= 1.0, "--priority_beta_start must be in [0, 1]")
+        need(self.priority_epsilon > 0, "--priority_epsilon must be > 0")
         need(self.batch_size >= 1, "--batch_size must be >= 1")
         need(self.initial_collect_steps >= 0, "--initial_collect_steps must be >= 0")
         need(self.collect_steps_per_iteration >= 1, "--collect_steps_per_iteration must be >= 1")
@@ -136,6 +157,9 @@ class ReplayLoop(tf.Module):
             math.ceil(cfg.replay_capacity / num_envs),
             device,
         )
+        self._sample_errors = None
+        if cfg.replay_sampler == "prioritized":
+            self.replay = self._prioritized(config, built, device)
         observers = [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
         self._collect_driver = dynamic_step_driver.DynamicStepDriver(
             tf_env,
@@ -155,6 +179,32 @@ class ReplayLoop(tf.Module):
             )
         self._sample_steps = built.train_sequence_length
         self._device = device
+
+    def _prioritized(
+        self, config: TrainConfig, built: BuiltAgent, device: str
+    ) -> PrioritizedReplay:
+        """The storage wrapped in prioritized sampling, beta annealed over the run's env steps."""
+        if built.sample_errors is None:
+            raise UserError(
+                f"--replay_sampler=prioritized needs per-sample errors from the agent, and "
+                f"{config.run.agent} gives none; use --replay_sampler=uniform"
+            )
+        self._sample_errors = built.sample_errors
+        beta_start, total = self._cfg.priority_beta_start, float(max(config.run.num_env_steps, 1))
+
+        def beta() -> tf.Tensor:
+            progress = tf.minimum(tf.cast(self.env_steps.result(), tf.float32) / total, 1.0)
+            return beta_start + (1.0 - beta_start) * progress
+
+        self.priority_beta = beta
+        return PrioritizedReplay(
+            self.replay,
+            sequence_length=built.train_sequence_length,
+            alpha=self._cfg.priority_alpha,
+            beta=beta,
+            epsilon=self._cfg.priority_epsilon,
+            device=device,
+        )
 
     def checkpoint_objects(self) -> dict[str, tf.Module]:
         objects = dict(episodes=self.episodes, train_return=self.train_return)
@@ -223,10 +273,17 @@ class ReplayLoop(tf.Module):
     @tf.function(autograph=False)
     def collect_train(self, num_iterations: tf.Tensor, train_steps: tf.Tensor) -> tf.Tensor:
         def train_body(j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            experience, _ = self.replay.get_next(
+            experience, info = self.replay.get_next(
                 sample_batch_size=self._cfg.batch_size, num_steps=self._sample_steps
             )
-            return j + 1, loss_sum + self._agent.train(experience).loss
+            if self._sample_errors is None:
+                return j + 1, loss_sum + self._agent.train(experience).loss
+            # Prioritized: importance weights into the loss, then the drawn windows'
+            # priorities from this step's per-sample errors.
+            loss_info = self._agent.train(experience, weights=info.weights)
+            updated = self.replay.update_priorities(info.leaves, self._sample_errors(loss_info))
+            with tf.control_dependencies([updated]):
+                return j + 1, loss_sum + loss_info.loss
 
         def iteration(i: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             # Automatic control dependencies order these stateful ops as written: the

@@ -267,16 +267,7 @@ class FrameStoreReplay(tf.Module):
                 starts = self._uniform([rows], min_id, max_id)
                 env_ids = self._uniform([rows], tf.constant(0, tf.int64), self._batch_size)
             probability = 1.0 / tf.cast((max_id - min_id) * self._batch_size, tf.float32)
-
-            ids = starts[:, None] + tf.range(steps, dtype=tf.int64)[None, :]  # [B, T]
-            envs = env_ids[:, None]
-            item_rows = tf.math.floormod(ids, self._max_length) * self._batch_size + envs
-            others = [tf.gather(v, item_rows) for v in self._fields]
-            ages = tf.cast(tf.gather(self._ages, item_rows), tf.int64)  # [B, T]
-            observation = self._read_stacks(ids, envs, ages)
-
-            experience = tf.nest.pack_sequence_as(self._other_spec, others)
-            experience = experience._replace(observation=observation)
+            experience, ids = self._read_windows(starts, env_ids, steps)
             info = SampleInfo(ids=ids, env_ids=env_ids, probabilities=tf.fill([rows], probability))
 
             if sample_batch_size is None:
@@ -295,6 +286,29 @@ class FrameStoreReplay(tf.Module):
                     for i in range(steps)
                 )
             return experience, info
+
+    def last_id(self) -> tf.Tensor:
+        """The id of the newest item (-1 when empty); item t of every env was added together."""
+        return self._last_id.read_value()
+
+    def read_windows(self, starts: tf.Tensor, env_ids: tf.Tensor, steps: int):
+        """Items `starts[b] .. starts[b] + steps - 1` of env `env_ids[b]`, as [B, T, ...].
+
+        The caller picks valid windows (stored, not overwritten); prioritized replay
+        draws them by priority with this.
+        """
+        with tf.device(self._device), tf.name_scope(f"{self.name}/read_windows"):
+            return self._read_windows(starts, env_ids, steps)[0]
+
+    def _read_windows(self, starts: tf.Tensor, env_ids: tf.Tensor, steps: int):
+        ids = starts[:, None] + tf.range(steps, dtype=tf.int64)[None, :]  # [B, T]
+        envs = env_ids[:, None]
+        item_rows = tf.math.floormod(ids, self._max_length) * self._batch_size + envs
+        others = [tf.gather(v, item_rows) for v in self._fields]
+        ages = tf.cast(tf.gather(self._ages, item_rows), tf.int64)  # [B, T]
+        observation = self._read_stacks(ids, envs, ages)
+        experience = tf.nest.pack_sequence_as(self._other_spec, others)
+        return experience._replace(observation=observation), ids
 
     # -- frame storage ----------------------------------------------------------------
 
