@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari results-cartpole results-pendulum clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari bench-replay results-cartpole results-pendulum clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -28,6 +28,7 @@ help:
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
 	@echo "make results-pendulum        the README's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
+	@echo "make bench-replay            prioritized vs uniform replay: ms per sampled batch at 100k and 1M"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
 
 install: $(STAMP)
@@ -110,6 +111,10 @@ bench-continuous: $(STAMP) $(BENCH_STAMP)
 .PHONY: bench-atari
 bench-atari: $(STAMP)
 	$(PY) benchmarks/bench_atari.py $(ARGS)
+
+# Prioritized replay's sum tree (sample + priority update) against uniform sampling.
+bench-replay: $(STAMP)
+	$(PY) benchmarks/bench_replay.py $(ARGS)
 
 # The README's CartPole results table: make train-cartpole for seeds 0-2, then evaluate.py.
 results-cartpole: $(STAMP)

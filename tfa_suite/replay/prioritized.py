@@ -59,7 +59,9 @@ class SumTree(tf.Module):
             self.nodes = tf.Variable(tf.zeros([2 * self._first_leaf], tf.float32), name="nodes")
 
     def total(self) -> tf.Tensor:
-        return self.nodes[1]
+        # A gather, not nodes[1]: slicing reads the whole variable, and a scatter while
+        # that read is alive copies all 2P nodes (copy-on-write), ~1 ms at 1M leaves.
+        return tf.gather(self.nodes, 1)
 
     def get(self, leaves: tf.Tensor) -> tf.Tensor:
         return tf.gather(self.nodes, tf.cast(leaves, tf.int64) + self._first_leaf)
