@@ -159,3 +159,52 @@ def test_bootstrapped_target_follows_the_target_networks_best_action(cartpole_sp
     log_probs = taken - np.log(np.exp(taken).sum(axis=1, keepdims=True))
     expected = np.mean(-np.sum(targets * log_probs, axis=1))
     assert float(agent.train(batch).loss) == pytest.approx(expected, rel=1e-5)
+
+
+def windows(batch: int, steps: int, seed: int = 0, first_is_last: int = -1):
+    """[batch, steps] CartPole-shaped windows with random rewards and discounts 1."""
+    rng = np.random.default_rng(seed)
+    step_type = np.full([batch, steps], ts.StepType.MID, np.int32)
+    if first_is_last >= 0:
+        step_type[first_is_last, 0] = ts.StepType.LAST
+    return trajectory.Trajectory(
+        step_type=tf.constant(step_type),
+        observation=tf.constant(rng.normal(size=[batch, steps, 4]).astype(np.float32)),
+        action=tf.constant(rng.integers(0, 2, size=[batch, steps]), dtype=tf.int64),
+        policy_info=(),
+        next_step_type=tf.fill([batch, steps], ts.StepType.MID),
+        reward=tf.constant(rng.normal(size=[batch, steps]).astype(np.float32)),
+        discount=tf.ones([batch, steps]),
+    )
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_loss_matches_tf_agents_own_c51_loss_where_that_one_is_right(cartpole_specs, n_step):
+    """No boundary and no weights: the same number as CategoricalDqnAgent._loss."""
+    agent = make_c51(cartpole_specs, n_step=n_step, gamma=0.9)
+    batch = windows(8, n_step + 1)
+    ours = agent._loss(batch, gamma=0.9)
+    theirs = categorical_dqn_agent.CategoricalDqnAgent._loss(agent, batch, gamma=0.9)
+    assert float(ours.loss) == pytest.approx(float(theirs.loss), rel=1e-6)
+    assert ours.extra.td_error.shape == (8,) and theirs.extra.td_error == ()
+
+
+def test_weights_scale_each_samples_cross_entropy_and_boundaries_are_masked(cartpole_specs):
+    agent = make_c51(cartpole_specs, gamma=0.9)
+    batch = windows(6, 2, seed=3, first_is_last=2)
+    errors = agent._loss(batch, gamma=0.9).extra.td_error.numpy()
+    assert errors[2] == 0.0 and np.all(errors[[0, 1, 3, 4, 5]] > 0)
+    weights = tf.constant([1.0, 0.5, 1.0, 0.0, 2.0, 0.25])
+    weighted = agent._loss(batch, gamma=0.9, weights=weights)
+    assert float(weighted.loss) == pytest.approx(np.mean(weights.numpy() * errors), rel=1e-6)
+    # TF-Agents' own loss ignores the weights and trains on the boundary window.
+    theirs = categorical_dqn_agent.CategoricalDqnAgent._loss(
+        agent, batch, gamma=0.9, weights=weights
+    )
+    assert float(theirs.loss) != pytest.approx(float(weighted.loss), rel=1e-3)
+
+
+def test_a_window_of_the_wrong_length_is_refused(cartpole_specs):
+    agent = make_c51(cartpole_specs, n_step=3)
+    with pytest.raises(ValueError, match="windows of 4 steps, not 2"):
+        agent._loss(windows(4, 2))

@@ -223,11 +223,15 @@ def test_prioritized_loop_trains_and_exports(tiny_config, tmp_path):
     assert (tmp_path / "run" / "policy" / "saved_model.pb").is_file()
 
 
-@pytest.mark.parametrize("agent", ["c51", "ddpg"])
-def test_agents_without_per_sample_errors_are_refused(tiny_config, tmp_path, agent):
+def test_c51_trains_on_prioritized_replay_with_its_cross_entropy(tiny_config, tmp_path):
+    result = train(tiny_config(tmp_path / "c51", agent="c51", replay_sampler="prioritized"))
+    assert result.train_steps > 0
+
+
+def test_agents_without_per_sample_errors_are_refused(tiny_config, tmp_path):
     with pytest.raises(UserError, match="needs per-sample errors"):
-        train(tiny_config(tmp_path / agent, agent=agent, replay_sampler="prioritized"))
-    assert not (tmp_path / agent).exists()
+        train(tiny_config(tmp_path / "ddpg", agent="ddpg", replay_sampler="prioritized"))
+    assert not (tmp_path / "ddpg").exists()
 
 
 @pytest.mark.parametrize(
