@@ -6,7 +6,8 @@ Works on a finished run or one still training (it reads only metrics.csv and
 config.json, which are written row by row). Writes metrics.csv, learning_curve.png and
 summary.json: env steps, training wall time summed over resumed segments, and every
 evaluation with the best and the last; for a finished run, also its result.json (the
-final evaluation of the exported policy).
+final evaluation of the exported policy), and for a finance run the report that
+experiments/finance_report.py wrote into it (table, JSON and net-worth plot).
 
 A resumed segment is recognised by wall_seconds going down between rows, since each
 process counts from its own start; the time after a segment's last row is not counted.
@@ -69,6 +70,12 @@ def main() -> None:
     finished = os.path.join(args.root_dir, "result.json")
     if os.path.isfile(finished):  # a finished run: its final evaluation of the export
         shutil.copyfile(finished, os.path.join(args.out, "result.json"))
+    if config["env"] == "finance":  # the baseline report, when finance_report.py has run
+        from tfa_suite.finance_report import REPORT_FILES
+
+        for name in REPORT_FILES:
+            if os.path.isfile(os.path.join(args.root_dir, name)):
+                shutil.copyfile(os.path.join(args.root_dir, name), os.path.join(args.out, name))
     title = f"{config['env']} {config['agent']} seed {config['seed']}"
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {
@@ -77,7 +84,12 @@ def main() -> None:
         "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}",
         "env": config["env"],
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
-        "frames": 4 * int(rows[-1]["env_steps"]) if rows else 0,
+        # Atari: each env step is 4 emulator frames (frame skip).
+        **(
+            {"frames": 4 * int(rows[-1]["env_steps"]) if rows else 0}
+            if config["env"].startswith("ALE/")
+            else {}
+        ),  # fmt: skip
         "train_steps": int(rows[-1]["train_steps"]) if rows else 0,
         "training_wall_seconds": round(wall_seconds(rows), 1),
         "evaluations": evals,
