@@ -114,6 +114,7 @@ def test_report_scores_the_policy_and_refuses_to_overwrite(finance_run, binaries
     names = [r["policy"] for r in report["rows"]]
     assert names[0] == "ddpg" and names[1].startswith("best fixed") and len(names) == 5
     assert report["rows"][1]["vs_best_fixed"] == 0.0
+    assert report["signal_to_noise"]["monthly_change_std"] > 0
     assert "| ddpg |" in proc.stdout
 
     from tfa_suite.finance_report import report
@@ -191,3 +192,20 @@ def result_eval_seed(root) -> int:  # noqa: ANN001
     from tfa_suite.training import EVAL_SEED_OFFSET
 
     return json.loads((root / "config.json").read_text())["run"]["seed"] + EVAL_SEED_OFFSET
+
+
+def test_signal_to_noise_by_hand():
+    from tfa_suite.finance_report import signal_to_noise
+
+    months = np.arange(MONTHS + 1, dtype=float)
+    best = Outcome(
+        "best", np.stack([100 * months, 100 * months + 50 * (months % 2)]), np.zeros(2, bool)
+    )
+    learned = Outcome("learned", best.real_net_worth - 3 * months, np.zeros(2, bool))
+    signal = signal_to_noise(learned, best)
+    # Monthly changes: 100 every month for life 0; 150, 50, 150, ... for life 1.
+    changes = np.concatenate(
+        [np.full(MONTHS, 100.0), 100 + 50 * np.where(np.arange(MONTHS) % 2 == 0, 1, -1)]
+    )
+    assert signal["monthly_change_std"] == pytest.approx(changes.std())
+    assert signal["monthly_gap_mean"] == pytest.approx(-3.0)

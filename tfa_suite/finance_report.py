@@ -124,6 +124,22 @@ def summarize(outcome: Outcome, reference: Outcome) -> dict[str, float | str]:
     }
 
 
+def signal_to_noise(learned: Outcome, best: Outcome) -> dict[str, float]:
+    """How loud the reward is against what the agent must learn, in age-18 dollars.
+
+    `monthly_change_std`: the std of a month's real net-worth change under the best fixed
+    allocation (mostly market noise on the balances): the reward's noise.
+    `monthly_gap_mean`: the mean monthly difference of that change between the learned
+    policy and the best fixed allocation on the same lives: the signal still to learn.
+    """
+    change = np.diff(best.real_net_worth, axis=1)
+    gap = np.diff(learned.real_net_worth - best.real_net_worth, axis=1)
+    return {
+        "monthly_change_std": float(change.std()),
+        "monthly_gap_mean": float(gap.mean()),
+    }
+
+
 def markdown_table(rows: list[dict[str, float | str]], lives: int) -> str:
     lines = [
         f"| policy ({lives} lives) | mean gain, $M | median | 10th pct | foreclosed "
@@ -217,14 +233,20 @@ def report(root_dir: str, lives: int = 100, grid_step: float = 0.1, overwrite: b
         simulate(uniform_random(0), params, seeds, "uniform random"),
     ]
     rows = [summarize(o, best) for o in (learned, best, *others)]
+    signal = signal_to_noise(learned, best)
     table = markdown_table(rows, lives)
     with open(os.path.join(root_dir, "finance_report.md"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(root_dir, "finance_report.json"), "w") as f:
         meta = {"lives": lives, "report_seed": REPORT_SEED, "selection_seed": SELECTION_SEED,
                 "grid_step": grid_step, "best_fixed_weights": best_weights.tolist()}  # fmt: skip
-        json.dump({**meta, "rows": rows}, f, indent=2)
+        json.dump({**meta, "rows": rows, "signal_to_noise": signal}, f, indent=2)
     plot_net_worth(learned, best, os.path.join(root_dir, "net_worth_by_age.png"))
     log(table)
+    log(
+        f"a month's real net-worth change varies by ${signal['monthly_change_std']:,.0f} (std); "
+        f"the learned policy's mean monthly gap to the best fixed allocation is "
+        f"${signal['monthly_gap_mean']:,.0f}"
+    )
     log(f"wrote {', '.join(REPORT_FILES)} to {root_dir}")
     return rows
