@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari bench-replay results-cartpole results-pendulum clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari bench-replay results-cartpole results-pendulum results-value clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-continuous        Pendulum TD3/SAC/DDPG wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
 	@echo "make results-pendulum        the README's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
+	@echo "make results-value           the README's dueling / prioritized CartPole table (seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make bench-replay            prioritized vs uniform replay: ms per sampled batch at 100k and 1M"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
@@ -123,6 +124,11 @@ results-cartpole: $(STAMP)
 # The README's Pendulum table: make train-pendulum for SAC, TD3 and DDPG, seeds 0-2.
 results-pendulum: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=pendulum $(ARGS)
+
+# The README's value-family table: make train-cartpole with --dueling, prioritized replay
+# and both, seeds 0-2.
+results-value: $(STAMP)
+	$(PY) benchmarks/results_table.py --suite=value $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check tfa_suite experiments tests benchmarks

@@ -2,6 +2,7 @@
 
     python benchmarks/results_table.py --suite=cartpole [--seeds=0,1,2] [--out_dir=runs/results]
     python benchmarks/results_table.py --suite=pendulum          # SAC, TD3 and DDPG
+    python benchmarks/results_table.py --suite=value             # dueling, prioritized
 
 For each config and seed it runs the exact command `make train-cartpole` (or
 `make train-pendulum AGENT=...`) runs, as a subprocess, so process wall time includes
@@ -15,6 +16,7 @@ README.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -26,14 +28,53 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL_SEED_OFFSET = 1_000_003  # tfa_suite.training.EVAL_SEED_OFFSET (not imported: no TF here)
 UNSEEN_SEED = 5_000_000
-# suite -> (the make target that makes the same runs, [(agent label, config)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One row group of a suite: a shipped config (plus flags) run for every seed."""
+
+    label: str  # the agent column
+    config: str
+    env: str
+    command: str  # what a user runs for one seed
+    flags: tuple[str, ...] = ()
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "_", self.label.lower()).strip("_")
+
+
+CARTPOLE = "experiments/configs/cartpole.cfg"
+# suite -> (the make target that makes the same runs, its entries)
 SUITES = {
-    "cartpole": ("make results-cartpole", [("dqn", "experiments/configs/cartpole.cfg")]),
+    "cartpole": (
+        "make results-cartpole",
+        [Entry("dqn", CARTPOLE, "CartPole-v1", "make train-cartpole")],
+    ),
     "pendulum": (
         "make results-pendulum",
-        [(a, f"experiments/configs/pendulum_{a}.cfg") for a in ("sac", "td3", "ddpg")],
+        [
+            Entry(a, f"experiments/configs/pendulum_{a}.cfg", "Pendulum-v1",
+                  f"make train-pendulum AGENT={a}")
+            for a in ("sac", "td3", "ddpg")
+        ],
     ),
-}
+    # The value family's flags on the shipped CartPole DQN, alone and combined.
+    "value": (
+        "make results-value",
+        [
+            Entry("dqn, dueling", CARTPOLE, "CartPole-v1",
+                  "make train-cartpole ARGS=--dueling", ("--dueling",)),
+            Entry("dqn, prioritized", CARTPOLE, "CartPole-v1",
+                  "make train-cartpole ARGS=--replay_sampler=prioritized",
+                  ("--replay_sampler=prioritized",)),
+            Entry("dqn, dueling + prioritized", CARTPOLE, "CartPole-v1",
+                  "make train-cartpole ARGS='--dueling --replay_sampler=prioritized'",
+                  ("--dueling", "--replay_sampler=prioritized")),
+        ],
+    ),
+}  # fmt: skip
 
 
 def run(cmd: list[str]) -> tuple[str, float]:
@@ -61,13 +102,14 @@ def evaluate(policy_dir: str, seed: int, episodes: int) -> float:
     return float(match.group(1))
 
 
-def train_and_score(agent: str, config: str, seed: int, out_dir: str, suite: str) -> dict:
-    root = os.path.join(out_dir, f"{suite}-{agent}-seed{seed}")
+def train_and_score(entry: Entry, seed: int, out_dir: str, suite: str) -> dict:
+    root = os.path.join(out_dir, f"{suite}-{entry.slug}-seed{seed}")
     shutil.rmtree(os.path.join(REPO, root), ignore_errors=True)
     cmd = [
         sys.executable,
         "experiments/train.py",
-        f"--flagfile={config}",
+        f"--flagfile={entry.config}",
+        *entry.flags,
         f"--seed={seed}",
         f"--root_dir={root}",
     ]
@@ -77,7 +119,7 @@ def train_and_score(agent: str, config: str, seed: int, out_dir: str, suite: str
         result = json.load(f)
     policy = os.path.join(root, "policy")
     return {
-        "agent": agent,
+        "agent": entry.label,
         "seed": seed,
         "solved": result["solved"],
         "env_steps": result["env_steps"],
@@ -132,18 +174,13 @@ def write_summary(readme_text: str) -> str:
             continue
         with open(path) as f:
             runs = json.load(f)["runs"]
-        for agent, _ in configs:
-            rows = [r for r in runs if r.get("agent", "dqn") == agent]
+        for entry in configs:
+            rows = [r for r in runs if r.get("agent", "dqn") == entry.label]
             if not rows:
                 continue
-            env = "CartPole-v1" if suite == "cartpole" else "Pendulum-v1"
-            command = (
-                "make train-cartpole"
-                if suite == "cartpole"
-                else f"make train-pendulum AGENT={agent}"
-            )
+            env, command = entry.env, entry.command
             lines.append(
-                f"| {agent} | {env} | {sum(r['solved'] for r in rows)}/{len(rows)} | "
+                f"| {entry.label} | {env} | {sum(r['solved'] for r in rows)}/{len(rows)} | "
                 f"{statistics.median(r['env_steps'] for r in rows):,.0f} | "
                 f"{statistics.median(r['train_steps'] for r in rows):,.0f} | "
                 f"{statistics.median(r['process_wall_seconds'] for r in rows):.1f} | "
@@ -166,9 +203,9 @@ def main() -> None:
     target, configs = SUITES[args.suite]
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
-    for agent, config in configs:
+    for entry in configs:
         for seed in seeds:
-            row = train_and_score(agent, config, seed, args.out_dir, args.suite)
+            row = train_and_score(entry, seed, args.out_dir, args.suite)
             print(json.dumps(row), flush=True)
             rows.append(row)
     os.makedirs(os.path.join(REPO, "benchmarks", "results"), exist_ok=True)
