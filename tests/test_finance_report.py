@@ -71,8 +71,9 @@ def test_grid_search_matches_playing_each_allocation_alone():
 
 
 def test_simulate_records_real_net_worth_for_every_month():
-    outcome = simulate(fixed([0.0, 1.0, 0.0, 0.0]), FinanceParams(), np.arange(3), "tax")
+    outcome = simulate(fixed([0.0, 2.0, 0.0, 0.0]), FinanceParams(), np.arange(3), "tax")
     assert outcome.real_net_worth.shape == (3, MONTHS + 1)
+    np.testing.assert_allclose(outcome.shares, np.tile([0.0, 1.0, 0.0, 0.0], (MONTHS, 1)))
     # A 10% deposit on a house of 3-5x a 30-70k salary: 9k to 35k at 18.
     assert np.all((outcome.real_net_worth[:, 0] > 9_000) & (outcome.real_net_worth[:, 0] < 35_000))
 
@@ -115,6 +116,20 @@ def test_report_scores_the_policy_and_refuses_to_overwrite(finance_run, binaries
     assert names[0] == "ddpg" and names[1].startswith("best fixed") and len(names) == 5
     assert report["rows"][1]["vs_best_fixed"] == 0.0
     assert report["signal_to_noise"]["monthly_change_std"] > 0
+    decades = report["learned_shares_by_age"]
+    assert [d["ages"] for d in decades] == [
+        "18-28",
+        "28-38",
+        "38-48",
+        "48-58",
+        "58-68",
+        "68-78",
+        "78-80",
+    ]
+    for d in decades:
+        assert sum(
+            d[n] for n in ("extra_mortgage", "tax_advantaged", "taxable", "luxury")
+        ) == pytest.approx(1)
     assert "| ddpg |" in proc.stdout
 
     from tfa_suite.finance_report import report

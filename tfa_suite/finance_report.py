@@ -27,7 +27,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tfa_suite.envs.finance import MONTHS, START_AGE, FinanceParams, FinanceSim
+from tfa_suite.envs.finance import (
+    ACTION_NAMES,
+    MONTHS,
+    START_AGE,
+    FinanceParams,
+    FinanceSim,
+    normalize_weights,
+)
 from tfa_suite.errors import UserError
 
 # Life seeds of the report and of the grid search. Training's first lives are seed + i
@@ -49,6 +56,7 @@ class Outcome:
     name: str
     real_net_worth: np.ndarray  # [lives, MONTHS + 1], age-18 dollars, from 18 to 80
     foreclosed: np.ndarray  # [lives] bool
+    shares: np.ndarray | None = None  # [MONTHS, 4] the mean shares the policy chose
 
     @property
     def gain(self) -> np.ndarray:
@@ -60,11 +68,23 @@ def simulate(policy: Policy, params: FinanceParams, seeds: np.ndarray, name: str
     """Plays `policy` on the lives `seeds`, recording real net worth every month."""
     sim = FinanceSim(params)
     obs = sim.reset(seeds)
-    path = [sim.real_net_worth()]
+    path, shares = [sim.real_net_worth()], []
     while not sim.done:
-        obs, _, _ = sim.step(policy(obs, sim))
+        actions = policy(obs, sim)
+        shares.append(normalize_weights(actions).mean(axis=0))
+        obs, _, _ = sim.step(actions)
         path.append(sim.real_net_worth())
-    return Outcome(name, np.stack(path, axis=1), sim.foreclosed_at >= 0)
+    return Outcome(name, np.stack(path, axis=1), sim.foreclosed_at >= 0, np.stack(shares))
+
+
+def shares_by_decade(outcome: Outcome) -> list[dict[str, float | str]]:
+    """The policy's mean shares of the money left each month, by decade of age."""
+    rows = []
+    for start in range(0, MONTHS, 120):
+        mean = outcome.shares[start : start + 120].mean(axis=0)
+        ages = f"{START_AGE + start // 12}-{min(START_AGE + (start + 120) // 12, 80)}"
+        rows.append({"ages": ages, **{n: float(v) for n, v in zip(ACTION_NAMES, mean)}})
+    return rows
 
 
 def fixed(weights: np.ndarray) -> Policy:
@@ -240,9 +260,14 @@ def report(root_dir: str, lives: int = 100, grid_step: float = 0.1, overwrite: b
     with open(os.path.join(root_dir, "finance_report.json"), "w") as f:
         meta = {"lives": lives, "report_seed": REPORT_SEED, "selection_seed": SELECTION_SEED,
                 "grid_step": grid_step, "best_fixed_weights": best_weights.tolist()}  # fmt: skip
-        json.dump({**meta, "rows": rows, "signal_to_noise": signal}, f, indent=2)
+        decades = shares_by_decade(learned)
+        json.dump({**meta, "rows": rows, "signal_to_noise": signal,
+                   "learned_shares_by_age": decades}, f, indent=2)  # fmt: skip
     plot_net_worth(learned, best, os.path.join(root_dir, "net_worth_by_age.png"))
     log(table)
+    log(f"{learned.name}'s mean shares of the money left each month:")
+    for row in decades:
+        log(f"  ages {row['ages']}: " + ", ".join(f"{n} {row[n]:.0%}" for n in ACTION_NAMES))
     log(
         f"a month's real net-worth change varies by ${signal['monthly_change_std']:,.0f} (std); "
         f"the learned policy's mean monthly gap to the best fixed allocation is "
