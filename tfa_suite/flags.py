@@ -79,12 +79,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
             flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
 
 
-def _coerce_list(name: str, values: list[str]) -> list[int]:
+def _coerce_list(name: str, values: list[str], field: dataclasses.Field) -> list[int] | list[float]:
+    # The annotation is a string under `from __future__ import annotations`.
+    kind, words = (float, "numbers") if "float" in str(field.type) else (int, "integers")
     try:
-        return [int(v) for v in values if v.strip()]
+        return [kind(v) for v in values if v.strip()]
     except ValueError:
         raise UserError(
-            f"--{name} must be comma-separated integers, got {','.join(values)}"
+            f"--{name} must be comma-separated {words}, got {','.join(values)}"
         ) from None
 
 
@@ -105,7 +107,7 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfi
     for name in given:
         value = flag_values[name].value
         if isinstance(value, list):
-            value = _coerce_list(name, value)
+            value = _coerce_list(name, value, names[name][0][1])
         values[name] = value
     values["agent"] = agent
     return make_config(**values)
