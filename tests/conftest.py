@@ -56,6 +56,7 @@ TINY_AGENT: dict[str, dict[str, Any]] = {
     "ddpg": dict(env="Pendulum-v1", actor_layers=[16], critic_layers=[16]),
     "td3": dict(env="Pendulum-v1", actor_layers=[16], critic_layers=[16]),
     "sac": dict(env="Pendulum-v1", actor_layers=[16], critic_layers=[16]),
+    "tabular_q": dict(env="CartPole-v1"),  # the env's default grid
 }
 # Atari frames (ALE/<Game>-v5, always the python backend): a one-layer conv torso and a
 # replay sized for 28 KB observations.
