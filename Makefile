@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari bench-replay results-cartpole results-pendulum results-value clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular train-tabular clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -18,6 +18,7 @@ help:
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
 	@echo "make train-finance           AGENT=ddpg|td3|sac on the finance simulation, then its baseline report"
 	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
+	@echo "make train-tabular           tabular Q-learning, TABULAR_ENV=mountaincar|cartpole (SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
 	@echo "make test                    fast test suite (well under 15 minutes)"
 	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
@@ -28,6 +29,7 @@ help:
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
 	@echo "make results-pendulum        the README's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
 	@echo "make results-value           the README's dueling / prioritized CartPole table (seeds 0-2)"
+	@echo "make results-tabular         the README's tabular Q-learning table (seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make bench-replay            prioritized vs uniform replay: ms per sampled batch at 100k and 1M"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
@@ -72,6 +74,12 @@ train-finance: $(STAMP)
 
 finance-report: $(STAMP)
 	$(PY) experiments/finance_report.py --root_dir=$(FINANCE_DIR) --overwrite
+
+# Tabular Q-learning on a grid over the observation: experiments/configs/$(TABULAR_ENV)_tabular.cfg.
+TABULAR_ENV ?= mountaincar
+train-tabular: $(STAMP)
+	@test -f experiments/configs/$(TABULAR_ENV)_tabular.cfg || { echo "error: TABULAR_ENV=$(TABULAR_ENV) has no experiments/configs/$(TABULAR_ENV)_tabular.cfg; use TABULAR_ENV=mountaincar or cartpole" >&2; exit 2; }
+	$(PY) experiments/train.py --flagfile=experiments/configs/$(TABULAR_ENV)_tabular.cfg --seed=$(SEED) $(ARGS)
 
 train-cartpole-tutorial: $(STAMP)
 	$(PY) experiments/train.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
@@ -129,6 +137,10 @@ results-pendulum: $(STAMP)
 # and both, seeds 0-2.
 results-value: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=value $(ARGS)
+
+# The README's tabular Q-learning table: CartPole-v1 and MountainCar-v0, seeds 0-2.
+results-tabular: $(STAMP)
+	$(PY) benchmarks/results_table.py --suite=tabular $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check tfa_suite experiments tests benchmarks

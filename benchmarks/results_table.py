@@ -74,6 +74,17 @@ SUITES = {
                   ("--dueling", "--replay_sampler=prioritized")),
         ],
     ),
+    # Tabular Q-learning on its grids: CartPole-v1 to 195 (v0's threshold) and
+    # MountainCar-v0 to -150, as its configs' --target_return say.
+    "tabular": (
+        "make results-tabular",
+        [
+            Entry("tabular_q (CartPole)", "experiments/configs/cartpole_tabular.cfg",
+                  "CartPole-v1 (≥ 195)", "make train-tabular TABULAR_ENV=cartpole"),
+            Entry("tabular_q (MountainCar)", "experiments/configs/mountaincar_tabular.cfg",
+                  "MountainCar-v0 (≥ −150)", "make train-tabular TABULAR_ENV=mountaincar"),
+        ],
+    ),
 }  # fmt: skip
 
 
