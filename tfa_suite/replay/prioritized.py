@@ -101,21 +101,27 @@ class SumTree(tf.Module):
             return node - self._first_leaf
 
 
-class _UniformStorage:
-    """TFUniformReplayBuffer read by (start id, env): its row for item t of env e is
-    e * max_length + t mod max_length, so a leaf is exactly a buffer row.
+class _Storage:
+    """A replay read by (start id, env). Leaves are numbered env-major, e * max_length +
+    slot, whatever the storage's own row layout; item t of every env sits in slot
+    t mod max_length."""
 
-    Uses the buffer's `_data_table` and `_get_last_id`, internals of tf-agents 0.19.0
-    (pinned in requirements/lock.txt): the public `get_next` only samples uniformly.
-    """
-
-    def __init__(self, buffer: tf_uniform_replay_buffer.TFUniformReplayBuffer):
+    def __init__(self, buffer):  # noqa: ANN001
         self.buffer = buffer
         self.num_envs = int(buffer._batch_size)  # noqa: SLF001
         self.max_length = int(buffer._max_length)  # noqa: SLF001
 
     def leaf(self, ids: tf.Tensor, envs: tf.Tensor) -> tf.Tensor:
         return envs * self.max_length + tf.math.floormod(ids, self.max_length)
+
+
+class _UniformStorage(_Storage):
+    """TFUniformReplayBuffer, whose row for item t of env e is e * max_length + t mod
+    max_length: a leaf is exactly a buffer row.
+
+    Uses the buffer's `_data_table` and `_get_last_id`, internals of tf-agents 0.19.0
+    (pinned in requirements/lock.txt): the public `get_next` only samples uniformly.
+    """
 
     def last_id(self) -> tf.Tensor:
         return self.buffer._get_last_id()  # noqa: SLF001
@@ -126,16 +132,8 @@ class _UniformStorage:
         return self.buffer._data_table.read(rows)  # noqa: SLF001
 
 
-class _FrameStorage:
-    """FrameStoreReplay read by (start id, env); leaves are numbered env-major here too."""
-
-    def __init__(self, buffer: FrameStoreReplay):
-        self.buffer = buffer
-        self.num_envs = int(buffer._batch_size)  # noqa: SLF001
-        self.max_length = int(buffer._max_length)  # noqa: SLF001
-
-    def leaf(self, ids: tf.Tensor, envs: tf.Tensor) -> tf.Tensor:
-        return envs * self.max_length + tf.math.floormod(ids, self.max_length)
+class _FrameStorage(_Storage):
+    """FrameStoreReplay, through its own window reads (it rebuilds the frame stacks)."""
 
     def last_id(self) -> tf.Tensor:
         return self.buffer.last_id()
