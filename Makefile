@@ -64,8 +64,11 @@ train-pendulum: $(STAMP)
 # The personal-finance simulation (tfa_suite/envs/finance.py): experiments/configs/
 # finance_$(AGENT).cfg, DDPG by default, then the report against fixed allocations on the
 # same 100 lives, written into the run dir (and replaced when rerun).
-train-finance: AGENT = ddpg
-finance-report: AGENT = ddpg
+# DDPG unless AGENT is given on the command line or in the environment (the global
+# default, sac, is Pendulum's).
+ifeq ($(origin AGENT),file)
+train-finance finance-report: AGENT = ddpg
+endif
 FINANCE_DIR ?= runs/finance-$(AGENT)-seed$(SEED)
 train-finance: $(STAMP)
 	@test -f experiments/configs/finance_$(AGENT).cfg || { echo "error: AGENT=$(AGENT) has no experiments/configs/finance_$(AGENT).cfg; use AGENT=ddpg, td3 or sac" >&2; exit 2; }

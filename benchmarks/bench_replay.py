@@ -12,8 +12,9 @@ of `--batches` iterations (as the training loop runs them):
 - cumsum: the alternative sampler the tree replaces, `tf.cumsum` of all priorities plus
   `tf.searchsorted` of the batch's targets (sampling only, no update).
 
-It reports the median over `--repeats` timed calls of milliseconds per batch, and writes
-`benchmarks/results/replay.json`. Run it on an otherwise idle machine.
+It reports the median over `--repeats` timed calls of milliseconds per batch, and (not
+with `--quick`) writes `benchmarks/results/replay.json`. Run it on an otherwise idle
+machine.
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ def main() -> None:
         "repeats": repeats,
         "rows": rows,
     }
+    if args.quick:  # rough figures: printed, never over the committed ones
+        return
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(record, f, indent=2)

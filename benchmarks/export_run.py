@@ -24,6 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tfa_suite.envs.atari_eval import atari_game  # noqa: E402
 from tfa_suite.reporting import plot_learning_curve, read_metrics  # noqa: E402
 
 
@@ -87,9 +88,9 @@ def main() -> None:
         # Atari: each env step is 4 emulator frames (frame skip).
         **(
             {"frames": 4 * int(rows[-1]["env_steps"]) if rows else 0}
-            if config["env"].startswith("ALE/")
+            if atari_game(config["env"]) is not None
             else {}
-        ),  # fmt: skip
+        ),
         "train_steps": int(rows[-1]["train_steps"]) if rows else 0,
         "training_wall_seconds": round(wall_seconds(rows), 1),
         "evaluations": evals,

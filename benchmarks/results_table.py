@@ -3,9 +3,11 @@
     python benchmarks/results_table.py --suite=cartpole [--seeds=0,1,2] [--out_dir=runs/results]
     python benchmarks/results_table.py --suite=pendulum          # SAC, TD3 and DDPG
     python benchmarks/results_table.py --suite=value             # dueling, prioritized
+    python benchmarks/results_table.py --suite=tabular           # tabular Q-learning
 
-For each config and seed it runs the exact command `make train-cartpole` (or
-`make train-pendulum AGENT=...`) runs, as a subprocess, so process wall time includes
+For each entry and seed it runs the exact command of the entry's make target
+(`make train-cartpole`, `make train-pendulum AGENT=...`, `make train-tabular ...`, with
+the entry's extra flags) as a subprocess, so process wall time includes
 imports and compilation. Then it scores the exported policy in a fresh process with
 experiments/evaluate.py twice: on the evaluation seeds training used (which must
 reproduce the solving score) and on 100 unseen episodes. It writes

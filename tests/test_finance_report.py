@@ -56,8 +56,9 @@ def test_simplex_grid_is_every_allocation_summing_to_one():
     np.testing.assert_allclose(grid.sum(axis=1), 1.0)
     assert grid.min() >= 0 and len({tuple(np.round(r, 6)) for r in grid}) == 286
     assert simplex_grid(0.5).shape == (10, 4)
-    with pytest.raises(UserError, match="grid_step"):
-        simplex_grid(0.3)
+    for step in (0.3, 0.0, float("nan"), 0.01, 2.0):
+        with pytest.raises(UserError, match="grid_step"):
+            simplex_grid(step)
 
 
 def test_grid_search_matches_playing_each_allocation_alone():
@@ -157,6 +158,7 @@ def test_report_refuses_a_run_that_is_not_finance(tmp_path, tiny_config):
         ('--env_kwargs={"salary": 1}', "has no parameter salary"),
         ('--env_kwargs={"mortgage_rate": -0.1}', "mortgage_rate must be >= 0"),
         ("--max_episode_steps=100", "does not apply to --env=finance"),
+        ('--env_kwargs={"seed": 1}', "no parameter seed"),
         ("--backend=graph", "needs a TF-native environment"),
     ],
 )

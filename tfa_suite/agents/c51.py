@@ -46,7 +46,7 @@ class C51Config(QLearningConfig):
 class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
     """TF-Agents' CategoricalDqnAgent with the loss it should have.
 
-    Its own `_loss` (tf-agents 0.19.0) has three gaps this one closes; the target is
+    Its own `_loss` (tf-agents 0.19.0) has four gaps this one closes; the target is
     built the same way (the target network's distribution at the window's last step,
     the n-step discounted return, `project_distribution` onto the support), so on
     windows without an episode boundary and without weights the loss is the same:

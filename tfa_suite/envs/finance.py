@@ -550,7 +550,7 @@ class FinanceGymEnv(gym.Env):
 class LifeChart:
     """Draws one life's balances against age, with Pillow: the frames of a run's video.
 
-    Amounts are in thousands of age-18 dollars, as the reward is.
+    Amounts are in thousands of age-18 dollars (the reward is in the same real dollars).
     """
 
     SIZE = (480, 320)

@@ -88,6 +88,12 @@ def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.T
             )
         from tf_agents.environments import tf_py_environment
 
+        reserved = sorted({"batch_size", "seed"} & set(spec.kwargs))
+        if reserved:
+            raise UserError(
+                f"--env_kwargs cannot set {', '.join(reserved)} for --env={spec.env}; "
+                "use --num_envs and --seed"
+            )
         factory = _import(PY_ENVS[spec.env])
         py_env = factory(batch_size=run.num_envs, seed=run.seed, **spec.kwargs)
         return tf_py_environment.TFPyEnvironment(py_env), "python"

@@ -237,7 +237,12 @@ class PrioritizedReplay(tf.Module):
             return experience, PrioritizedInfo(leaves, weights, probabilities)
 
     def update_priorities(self, leaves: tf.Tensor, errors: tf.Tensor) -> tf.Operation:
-        """Sets the drawn windows' priorities from the agent's per-sample errors."""
+        """Sets the drawn windows' priorities from the agent's per-sample errors.
+
+        Call it before the next `add_batch`: an add in between can invalidate a drawn
+        window (its start overwritten), and this update would then reopen it. The loop
+        trains between collections, so this holds there.
+        """
         with tf.device(self._device), tf.name_scope(f"{self.name}/update"):
             priorities = tf.pow(tf.abs(tf.cast(errors, tf.float32)) + self._epsilon, self._alpha)
             unique, index = tf.unique(tf.cast(leaves, tf.int64))
