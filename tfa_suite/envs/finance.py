@@ -360,17 +360,7 @@ class FinanceSim:
         before = self.net_worth()
         index = self._price_index()
         salary = s.salary[:, y]
-
-        # Markets move on the balances held at the start of the month.
-        market = monthly_rate(s.market[:, y])
-        gain_adv = self.tax_advantaged * market
-        gain_taxable = self.taxable * market * (1.0 - p.capital_gains_rate)
-        home_rate = monthly_rate(s.home_growth[:, y])
-        home_gain = self.house_price * home_rate * self.owned
-        self.tax_advantaged += gain_adv
-        self.taxable += gain_taxable
-        rent = np.where(self.owned, 0.0, p.rent_yield * self.house_price / 12)
-        self.house_price = self.house_price * (1.0 + home_rate)
+        flows = self._markets(y)
 
         gross = salary / 12 * s.employed[:, t]
         take_home = gross - income_tax(12 * gross, index) / 12
@@ -378,10 +368,39 @@ class FinanceSim:
         required = self.required_payment()
         interest = self.loan * (p.mortgage_rate / 12)
         self.loan = self.loan + interest - required
-        cash = take_home - living - rent - required
+        cash = take_home - living - flows["rent"] - required
+        flows.update(take_home=take_home, living=living, interest=interest)
+        flows.update(self._cover_short_month(np.maximum(-cash, 0.0), required))
+        flows.update(self._allocate(np.maximum(cash, 0.0), shares, salary, index))
 
-        # A short month: taxable savings, then tax-advantaged with a penalty, then unpaid.
-        short = np.maximum(-cash, 0.0)
+        flows["foreclosure_loss"] = self._foreclose(t)
+        self.month += 1
+        change = self.net_worth() - before
+        real_change = (before + change) / self.deflator() - before / self.deflator(t)
+        flows.update(
+            net_worth_change=change, net_worth=before + change, real_net_worth_change=real_change
+        )
+        return self.observation(), real_change * p.reward_scale, flows
+
+    def _markets(self, year: int) -> dict[str, np.ndarray]:
+        """Markets and home prices move on the balances held at the start of the month."""
+        p, s = self.params, self._scenario
+        market = monthly_rate(s.market[:, year])
+        gain_adv = self.tax_advantaged * market
+        gain_taxable = self.taxable * market * (1.0 - p.capital_gains_rate)
+        home_rate = monthly_rate(s.home_growth[:, year])
+        home_gain = self.house_price * home_rate * self.owned
+        self.tax_advantaged += gain_adv
+        self.taxable += gain_taxable
+        rent = np.where(self.owned, 0.0, p.rent_yield * self.house_price / 12)
+        self.house_price = self.house_price * (1.0 + home_rate)
+        return {"market_gain": gain_adv + gain_taxable, "home_gain": home_gain, "rent": rent}
+
+    def _cover_short_month(self, short: np.ndarray, required: np.ndarray) -> dict[str, np.ndarray]:
+        """Covers a shortfall from taxable savings, then tax-advantaged ones with a penalty;
+        the rest goes unpaid: the mortgage payment first (a late payment), then living costs
+        (borrowed), both onto the debt."""
+        p = self.params
         from_taxable = np.minimum(short, self.taxable)
         self.taxable -= from_taxable
         still = short - from_taxable
@@ -391,11 +410,20 @@ class FinanceSim:
         unpaid = np.maximum(still - (withdrawn - penalty), 0.0)
         missed = np.minimum(unpaid, required) > 1e-6
         late_fee = np.where(missed, p.late_fee * required, 0.0)
-        self.loan += unpaid + late_fee  # the missed payment and any borrowed living costs
+        self.loan += unpaid + late_fee
         self.late = np.where(missed, self.late + 1, 0)
+        return {
+            "withdrawal_penalty": penalty,
+            "late_fee": late_fee,
+            "missed_payment": missed.astype(np.float64),
+        }
 
-        # A full month: split what is left by the action's shares.
-        free = np.maximum(cash, 0.0)
+    def _allocate(
+        self, free: np.ndarray, shares: np.ndarray, salary: np.ndarray, index: float
+    ) -> dict[str, np.ndarray]:
+        """Splits what is left by the shares; overpayments and capped contributions spill
+        into the taxable account."""
+        p = self.params
         extra = np.minimum(free * shares[:, 0], self.loan)
         self.loan -= extra
         room = np.maximum(p.tax_advantaged_cap * index - self.contributed, 0.0)
@@ -407,21 +435,7 @@ class FinanceSim:
         self.matched += matched
         self.tax_advantaged += contribution + match
         self.taxable += free * (shares[:, 0] + shares[:, 1] + shares[:, 2]) - extra - contribution
-        luxury = free * shares[:, 3]
-
-        foreclosure_loss = self._foreclose(t)
-        self.month += 1
-        change = self.net_worth() - before
-        real_change = (before + change) / self.deflator() - before / self.deflator(t)
-        flows = {
-            "take_home": take_home, "match": match, "market_gain": gain_adv + gain_taxable,
-            "home_gain": home_gain, "living": living, "rent": rent, "luxury": luxury,
-            "interest": interest, "late_fee": late_fee, "withdrawal_penalty": penalty,
-            "foreclosure_loss": foreclosure_loss, "net_worth_change": change,
-            "net_worth": before + change, "real_net_worth_change": real_change,
-            "missed_payment": missed.astype(np.float64),
-        }  # fmt: skip
-        return self.observation(), real_change * p.reward_scale, flows
+        return {"match": match, "luxury": free * shares[:, 3]}
 
     def _foreclose(self, month: int) -> np.ndarray:
         """Sells the homes of lives past the late-payment limit, at the forced-sale discount."""
