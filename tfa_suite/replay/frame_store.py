@@ -66,6 +66,44 @@ def _nbytes(variable: tf.Variable) -> int:
     return int(variable.shape.num_elements()) * variable.dtype.size
 
 
+def _check_arguments(data_spec, batch_size, max_length, stack, reset_padding, layout) -> bool:  # noqa: ANN001
+    """Raises on arguments FrameStoreReplay cannot serve; returns whether the packed
+    layout can hold these frames."""
+    if not isinstance(data_spec, trajectory.Trajectory):
+        raise TypeError(f"data_spec must be a tf_agents Trajectory, got {type(data_spec)}")
+    obs_spec = data_spec.observation
+    if not isinstance(obs_spec, tf.TensorSpec):
+        raise TypeError(f"the observation spec must be one TensorSpec, got {obs_spec}")
+    if obs_spec.shape.rank is None or obs_spec.shape.rank < 1:
+        raise ValueError(f"the observation spec needs a frame-stack axis: {obs_spec}")
+    if not obs_spec.shape.is_fully_defined():
+        raise ValueError(f"the observation spec must have a static shape: {obs_spec}")
+    if obs_spec.shape[-1] != stack:
+        raise ValueError(
+            f"stack={stack}, but the observation spec's last dim is {obs_spec.shape[-1]}"
+        )
+    if not 1 <= stack <= 255:
+        raise ValueError(f"stack must be in [1, 255], got {stack}")
+    if batch_size < 1 or max_length < 1:
+        raise ValueError(f"batch_size and max_length must be >= 1: {batch_size}, {max_length}")
+    if reset_padding not in RESET_PADDINGS:
+        raise ValueError(f"reset_padding must be one of {RESET_PADDINGS}: {reset_padding!r}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}: {layout!r}")
+    packable = (
+        obs_spec.dtype == tf.uint8
+        and stack == _PACK
+        and reset_padding == "zeros"
+        and sys.byteorder == "little"
+    )
+    if layout == "packed" and not packable:
+        raise ValueError(
+            "layout='packed' needs uint8 observations, stack=4, reset_padding='zeros' "
+            "and a little-endian machine"
+        )
+    return packable
+
+
 class FrameStoreReplay(tf.Module):
     """Uniform replay of Trajectories whose observation is a stack of K frames.
 
@@ -100,38 +138,8 @@ class FrameStoreReplay(tf.Module):
         name: str = "frame_store_replay",
     ):
         super().__init__(name=name)
-        if not isinstance(data_spec, trajectory.Trajectory):
-            raise TypeError(f"data_spec must be a tf_agents Trajectory, got {type(data_spec)}")
+        packable = _check_arguments(data_spec, batch_size, max_length, stack, reset_padding, layout)
         obs_spec = data_spec.observation
-        if not isinstance(obs_spec, tf.TensorSpec):
-            raise TypeError(f"the observation spec must be one TensorSpec, got {obs_spec}")
-        if obs_spec.shape.rank is None or obs_spec.shape.rank < 1:
-            raise ValueError(f"the observation spec needs a frame-stack axis: {obs_spec}")
-        if not obs_spec.shape.is_fully_defined():
-            raise ValueError(f"the observation spec must have a static shape: {obs_spec}")
-        if obs_spec.shape[-1] != stack:
-            raise ValueError(
-                f"stack={stack}, but the observation spec's last dim is {obs_spec.shape[-1]}"
-            )
-        if not 1 <= stack <= 255:
-            raise ValueError(f"stack must be in [1, 255], got {stack}")
-        if batch_size < 1 or max_length < 1:
-            raise ValueError(f"batch_size and max_length must be >= 1: {batch_size}, {max_length}")
-        if reset_padding not in RESET_PADDINGS:
-            raise ValueError(f"reset_padding must be one of {RESET_PADDINGS}: {reset_padding!r}")
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}: {layout!r}")
-        packable = (
-            obs_spec.dtype == tf.uint8
-            and stack == _PACK
-            and reset_padding == "zeros"
-            and sys.byteorder == "little"
-        )
-        if layout == "packed" and not packable:
-            raise ValueError(
-                "layout='packed' needs uint8 observations, stack=4, reset_padding='zeros' "
-                "and a little-endian machine"
-            )
 
         self._data_spec = data_spec
         self._batch_size = int(batch_size)
@@ -154,33 +162,35 @@ class FrameStoreReplay(tf.Module):
         self._other_spec = data_spec._replace(observation=())
         self._other_specs = tf.nest.flatten(self._other_spec)
 
-        items = self._max_length * self._batch_size
         with tf.device(device), tf.name_scope(name):
-            self._frames = tf.Variable(
-                lambda: tf.zeros([self._zero_row + 1, *self._frame_shape], frame_dtype),
+            self._create_variables(frame_dtype, seed)
+
+    def _create_variables(self, frame_dtype: tf.DType, seed: int | None) -> None:
+        """The storage and counters, all zero (ids and env ages -1: nothing added yet)."""
+        items = self._max_length * self._batch_size
+        self._frames = tf.Variable(
+            lambda: tf.zeros([self._zero_row + 1, *self._frame_shape], frame_dtype),
+            trainable=False,
+            name="words" if self._packed else "frames",
+        )
+        self._fields = [
+            tf.Variable(
+                lambda spec=spec: tf.zeros([items, *spec.shape.as_list()], spec.dtype),
                 trainable=False,
-                name="words" if self._packed else "frames",
+                name=f"field_{i}",
             )
-            self._fields = [
-                tf.Variable(
-                    lambda spec=spec: tf.zeros([items, *spec.shape.as_list()], spec.dtype),
-                    trainable=False,
-                    name=f"field_{i}",
-                )
-                for i, spec in enumerate(self._other_specs)
-            ]
-            self._ages = tf.Variable(
-                lambda: tf.zeros([items], tf.uint8), trainable=False, name="ages"
-            )
-            self._last_id = tf.Variable(tf.constant(-1, tf.int64), trainable=False, name="last_id")
-            # -1: nothing added yet, so an env's first item has no earlier frames even if
-            # it is not a FIRST step.
-            self._env_ages = tf.Variable(
-                tf.fill([self._batch_size], tf.constant(-1, tf.int32)),
-                trainable=False,
-                name="env_ages",
-            )
-            self._rng = None if seed is None else tf.random.Generator.from_seed(seed)
+            for i, spec in enumerate(self._other_specs)
+        ]
+        self._ages = tf.Variable(lambda: tf.zeros([items], tf.uint8), trainable=False, name="ages")
+        self._last_id = tf.Variable(tf.constant(-1, tf.int64), trainable=False, name="last_id")
+        # -1: nothing added yet, so an env's first item has no earlier frames even if
+        # it is not a FIRST step.
+        self._env_ages = tf.Variable(
+            tf.fill([self._batch_size], tf.constant(-1, tf.int32)),
+            trainable=False,
+            name="env_ages",
+        )
+        self._rng = None if seed is None else tf.random.Generator.from_seed(seed)
 
     # -- properties -------------------------------------------------------------------
 
