@@ -127,7 +127,7 @@ def grid_search(params: FinanceParams, seeds: np.ndarray, step: float) -> tuple[
     grid = simplex_grid(step)
     weights = np.repeat(grid, len(seeds), axis=0)
     sim = FinanceSim(params)
-    sim.reset(np.tile(seeds, len(grid)))
+    sim.reset(seeds, repeats=len(grid))  # allocation k plays lives k*B .. k*B + B - 1
     start = sim.real_net_worth()
     while not sim.done:
         sim.step(weights)

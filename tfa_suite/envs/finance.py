@@ -267,11 +267,17 @@ class FinanceSim:
         self._scenario: _Scenario | None = None
 
     # -- state ---------------------------------------------------------------------------
-    def reset(self, seeds: np.ndarray) -> np.ndarray:
+    def reset(self, seeds: np.ndarray, repeats: int = 1) -> np.ndarray:
+        """Starts the lives `seeds`, the whole list `repeats` times over (each life drawn
+        once: copies of a life are the same life)."""
         p = self.params
         seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
-        self._scenario = s = draw_scenario(p, seeds)
-        n = len(seeds)
+        drawn = draw_scenario(p, seeds)
+        arrays = (getattr(drawn, f.name) for f in dataclasses.fields(drawn))
+        self._scenario = s = _Scenario(
+            *(np.tile(x, (repeats,) + (1,) * (x.ndim - 1)) for x in arrays)
+        )
+        n = len(seeds) * repeats
         self.month = 0
         self.house_price = s.salary[:, 0] * s.house_multiple
         self.owned = np.ones(n, dtype=bool)
