@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular train-tabular clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -26,10 +26,12 @@ help:
 	@echo "make lint                    ruff check and format check"
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make bench-continuous        Pendulum TD3/SAC/DDPG wall time to solve vs Stable-Baselines3 (3 seeds)"
+	@echo "make bench-onpolicy          CartPole PPO wall time to solve vs Stable-Baselines3 PPO (3 seeds)"
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
 	@echo "make results-pendulum        the README's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
 	@echo "make results-value           the README's dueling / prioritized CartPole table (seeds 0-2)"
 	@echo "make results-tabular         the README's tabular Q-learning table (seeds 0-2)"
+	@echo "make results-onpolicy        the README's PPO / A2C / REINFORCE table (seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make bench-replay            prioritized vs uniform replay: ms per sampled batch at 100k and 1M"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
@@ -118,6 +120,11 @@ bench: $(STAMP) $(BENCH_STAMP)
 bench-continuous: $(STAMP) $(BENCH_STAMP)
 	$(PY) benchmarks/bench_continuous.py $(ARGS)
 
+# CartPole-v1 wall seconds to solve, tfa_suite PPO (cartpole_ppo.cfg) vs Stable-Baselines3
+# PPO, 3 seeds each, one process at a time (ARGS=--quick: 1 seed).
+bench-onpolicy: $(STAMP) $(BENCH_STAMP)
+	$(PY) benchmarks/bench_onpolicy.py $(ARGS)
+
 # Atari throughput for pong_fast.cfg: emulator, collection, updates/s and variants, the
 # collect+train loop, replay bytes (~15 min on an idle machine; ARGS=--quick: ~4 min).
 .PHONY: bench-atari
@@ -144,6 +151,11 @@ results-value: $(STAMP)
 # The README's tabular Q-learning table: CartPole-v1 and MountainCar-v0, seeds 0-2.
 results-tabular: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=tabular $(ARGS)
+
+# The README's on-policy table: PPO, A2C and REINFORCE (value baseline) on CartPole-v1 and
+# PPO on Pendulum-v1, seeds 0-2.
+results-onpolicy: $(STAMP)
+	$(PY) benchmarks/results_table.py --suite=onpolicy $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check tfa_suite experiments tests benchmarks

@@ -1,8 +1,8 @@
 """What the wall-time-to-solve benchmarks share: timed subprocess runs, medians, the
 machine header and the markdown table between markers in docs/benchmarks.md.
 
-Used by bench_cartpole.py and bench_continuous.py (imported as a sibling module: running
-`python benchmarks/<script>.py` puts benchmarks/ on sys.path).
+Used by bench_cartpole.py, bench_continuous.py and bench_onpolicy.py (imported as a
+sibling module: running `python benchmarks/<script>.py` puts benchmarks/ on sys.path).
 """
 
 from __future__ import annotations
@@ -52,8 +52,17 @@ def cpu_stall_seconds() -> float | None:
         return None
 
 
-def run_one(system: str, seed: int, command: Command, timeout: float) -> dict[str, Any]:
-    """One run in a fresh subprocess and tmp dir, timed from just before `Popen` to exit."""
+def run_one(
+    system: str,
+    seed: int,
+    command: Command,
+    timeout: float,
+    extra: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One run in a fresh subprocess and tmp dir, timed from just before `Popen` to exit.
+
+    `extra(log, result)`, given the run's stdout+stderr and its result JSON (empty if it
+    wrote none) before the tmp dir is removed, returns more fields for the row."""
     out_dir = Path(tempfile.mkdtemp(prefix=f"bench-{system}-{seed}-"))
     try:
         argv, result_path = command(out_dir)
@@ -68,9 +77,11 @@ def run_one(system: str, seed: int, command: Command, timeout: float) -> dict[st
                 returncode = None
             process_seconds, stall_after = time.monotonic() - start, cpu_stall_seconds()
         result = json.loads(result_path.read_text()) if result_path.exists() else {}
+        log_text = (out_dir / "log.txt").read_text(errors="replace")
         if returncode != 0 or not result:
-            tail = (out_dir / "log.txt").read_text(errors="replace").splitlines()[-15:]
+            tail = log_text.splitlines()[-15:]
             print(f"  {system} seed {seed} failed (exit {returncode}):", *tail, sep="\n    ")
+        extra_fields = extra(log_text, result) if extra else {}
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     stall = None if stall_before is None or stall_after is None else stall_after - stall_before
@@ -94,6 +105,7 @@ def run_one(system: str, seed: int, command: Command, timeout: float) -> dict[st
             gradient_steps=result.get("solved_at_train_steps", result["train_steps"]),
             env_steps_per_second=env_steps / to_solve,
         )  # fmt: skip
+    row.update(extra_fields)
     return row
 
 

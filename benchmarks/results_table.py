@@ -4,10 +4,12 @@
     python benchmarks/results_table.py --suite=pendulum          # SAC, TD3 and DDPG
     python benchmarks/results_table.py --suite=value             # dueling, prioritized
     python benchmarks/results_table.py --suite=tabular           # tabular Q-learning
+    python benchmarks/results_table.py --suite=onpolicy          # PPO, A2C, REINFORCE
 
 For each entry and seed it runs the exact command of the entry's make target
 (`make train-cartpole`, `make train-pendulum AGENT=...`, `make train-tabular ...`, with
-the entry's extra flags) as a subprocess, so process wall time includes
+the entry's extra flags; for the on-policy agents `python experiments/train.py
+--flagfile=...`) as a subprocess, so process wall time includes
 imports and compilation. Then it scores the exported policy in a fresh process with
 experiments/evaluate.py twice: on the evaluation seeds training used (which must
 reproduce the solving score) and on 100 unseen episodes. It writes
@@ -41,6 +43,9 @@ class Entry:
     env: str
     command: str  # what a user runs for one seed
     flags: tuple[str, ...] = ()
+    # The config's --target_return, checked before any run, where the env registers no
+    # reward_threshold (without it a run never stops early and never counts as solved).
+    target: float | None = None
 
     @property
     def slug(self) -> str:
@@ -48,6 +53,12 @@ class Entry:
 
 
 CARTPOLE = "experiments/configs/cartpole.cfg"
+
+
+def _train_py(config: str) -> str:
+    return f"python experiments/train.py --flagfile={config}"
+
+
 # suite -> (the make target that makes the same runs, its entries)
 SUITES = {
     "cartpole": (
@@ -87,7 +98,42 @@ SUITES = {
                   "MountainCar-v0 (≥ −150)", "make train-tabular TABULAR_ENV=mountaincar"),
         ],
     ),
+    # The rollout loop's agents on CartPole-v1 (to its registered 475), and PPO on
+    # Pendulum-v1 (to its config's --target_return of -200).
+    "onpolicy": (
+        "make results-onpolicy",
+        [
+            *(Entry(f"{label} (CartPole)", config, "CartPole-v1", _train_py(config))
+              for label, config in (
+                  ("ppo", "experiments/configs/cartpole_ppo.cfg"),
+                  ("a2c", "experiments/configs/cartpole_a2c.cfg"),
+                  ("reinforce + baseline", "experiments/configs/cartpole_reinforce.cfg"),
+              )),
+            Entry("ppo (Pendulum)", "experiments/configs/pendulum_ppo.cfg", "Pendulum-v1",
+                  _train_py("experiments/configs/pendulum_ppo.cfg"), target=-200.0),
+        ],
+    ),
 }  # fmt: skip
+
+
+def check_configs(entries: list[Entry]) -> None:
+    """Every entry's config exists (and sets its target) before the first run starts."""
+    for entry in entries:
+        path = os.path.join(REPO, entry.config)
+        if not os.path.isfile(path):
+            sys.exit(f"error: {entry.config} not found (the config of {entry.label!r})")
+        if entry.target is None:
+            continue
+        with open(path) as f:
+            values = [
+                ln.strip().split("=", 1)[1] for ln in f if ln.strip().startswith("--target_return=")
+            ]
+        if not values or float(values[-1]) != entry.target:
+            found = f"--target_return={values[-1]}" if values else "no --target_return"
+            sys.exit(
+                f"error: {entry.config} has {found}; {entry.label!r} needs "
+                f"--target_return={entry.target:g}"
+            )
 
 
 def run(cmd: list[str]) -> tuple[str, float]:
@@ -215,6 +261,7 @@ def main() -> None:
     args = parser.parse_args()
     target, configs = SUITES[args.suite]
     seeds = [int(s) for s in args.seeds.split(",")]
+    check_configs(configs)
     rows = []
     for entry in configs:
         for seed in seeds:
