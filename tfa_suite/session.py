@@ -214,6 +214,11 @@ class Session:
                 f"solved at env step {ctx.evaluation.solved.env_steps:,} before resuming"
             )
             return steps
+        compile_loop = getattr(self.loop, "compile", None)
+        if compile_loop is not None:
+            # Tracing is part of a run's cost (TF-Agents' PPO step takes seconds); a loop
+            # that traces up front reports it here, before its first compiled call.
+            ctx.progress.message(f"traced the training loop in {compile_loop():.1f} s")
         schedule = EventSchedule(
             steps, cfg.eval_interval, cfg.checkpoint_interval, cfg.metrics_interval
         )

@@ -13,7 +13,7 @@ from tfa_suite.agents.registry import (
 )
 
 # Importing an agent module registers it.
-from tfa_suite.agents import actor_critic, c51, dqn, tabular  # noqa: E402,F401  isort: skip
+from tfa_suite.agents import actor_critic, c51, dqn, on_policy, tabular  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "AgentContext",

@@ -23,6 +23,8 @@ from tfa_suite.config import Section, TrainConfig
 from tfa_suite.errors import UnsupportedSpaceError, UserError
 
 DISCRETE, CONTINUOUS = "discrete", "continuous"
+# An agent whose networks take either kind (the policy-gradient family).
+ANY_ACTIONS = "discrete or continuous"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +51,22 @@ class BuiltAgent:
     greedy_policy: tf_policy.TFPolicy
     # Acts during the first `initial_collect_steps`; may be `collect_policy` itself.
     initial_collect_policy: tf_policy.TFPolicy
-    # Consecutive time steps per replay sample (2 for one-step TD, n + 1 for n-step).
-    train_sequence_length: int
+    # Consecutive time steps per replay sample (2 for one-step TD, n + 1 for n-step);
+    # None for agents of the rollout loop, which train on whole rollouts.
+    train_sequence_length: int | None
     # Name -> zero-argument function of a scalar, logged with every metrics row.
     scalars: dict[str, Callable[[], tf.Tensor]] = dataclasses.field(default_factory=dict)
     # The train step's LossInfo -> one error per sample ([B]), from which prioritized
     # replay sets priorities (DQN: the TD error). None: the agent cannot use it.
     sample_errors: Callable[[Any], tf.Tensor] | None = None
+    # Rollout loop only: how one rollout ([N, T] trajectories plus the time step after
+    # them) becomes the agent's training data. None: train on the rollout as collected.
+    prepare_rollout: Callable[[Any, ts.TimeStep], Any] | None = None
+    # Rollout loop only. True: each prepared entry carries its own targets (advantage,
+    # return), so the loop may shuffle the N*T entries into minibatches (PPO, A2C).
+    # False: the agent needs whole [N, T] sequences, one update per rollout (REINFORCE
+    # computes its returns along time).
+    rollout_entries_independent: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +74,7 @@ class AgentSpec:
     name: str
     config_cls: type[Section]
     loop: str  # a key of tfa_suite.loops.LOOPS
-    actions: str  # DISCRETE or CONTINUOUS
+    actions: str  # DISCRETE, CONTINUOUS or ANY_ACTIONS
     build: Callable[[TrainConfig, AgentContext], BuiltAgent]
     summary: str = ""
 
@@ -103,18 +114,24 @@ def action_kind(action_spec: types.NestedTensorSpec) -> str | None:
     return None
 
 
+_SPACES = {
+    DISCRETE: "one Discrete space",
+    CONTINUOUS: "one one-dimensional Box space",
+    ANY_ACTIONS: "one Discrete or one-dimensional Box space",
+}
+
+
 def check_action_spec(spec: AgentSpec, env: str, action_spec: types.NestedTensorSpec) -> None:
     """Refuses an env whose actions the agent cannot take, naming the agents that can."""
     kind = action_kind(action_spec)
-    if kind == spec.actions:
+    if kind == spec.actions or (spec.actions == ANY_ACTIONS and kind is not None):
         return
     if kind is None:
         raise UnsupportedSpaceError(
-            f"--agent={spec.name} needs {spec.actions} actions (one "
-            f"{'Discrete' if spec.actions == DISCRETE else 'one-dimensional Box'} space), but "
-            f"{env}'s action spec is {action_spec}"
+            f"--agent={spec.name} needs {spec.actions} actions ({_SPACES[spec.actions]}), "
+            f"but {env}'s action spec is {action_spec}"
         )
-    fitting = [n for n, s in sorted(_AGENTS.items()) if s.actions == kind]
+    fitting = [n for n, s in sorted(_AGENTS.items()) if s.actions in (kind, ANY_ACTIONS)]
     raise UnsupportedSpaceError(
         f"--agent={spec.name} takes {spec.actions} actions, but {env} has {kind} actions "
         f"({action_spec.dtype.name} {action_spec.shape}); agents for {kind} actions: "

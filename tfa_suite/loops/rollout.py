@@ -1,0 +1,236 @@
+"""The rollout loop: collect a fixed rollout, train on it, discard it; all in one tf.function.
+
+Used by the on-policy agents (REINFORCE, A2C, PPO). One call of `RolloutLoop.run(k)` runs
+k iterations of
+
+    collect exactly `rollout_steps` batched steps of the `num_envs` envs with the
+        collect policy (N x T trajectory entries, kept in TensorArrays);
+    the agent's `prepare_rollout` (PPO, A2C: values, GAE advantages and returns);
+    `num_epochs` passes over the rollout: the N*T entries shuffled into minibatches of
+        `minibatch_size`, one `agent.train` per minibatch (PPO); or one `agent.train` on
+        the whole [N, T] rollout (A2C, REINFORCE);
+
+inside a single `tf.function`. With a TF-native environment nothing in that graph leaves
+the device (the graph-purity test checks it); with a gymnasium or Atari environment,
+TFPyEnvironment's `py_function` is the only host round trip, once per batched env step.
+No rollout outlives a call, so every checkpoint falls on a rollout boundary, and resuming
+needs no prefill: the next call starts a fresh rollout from the env's current state.
+
+Why not TF-Agents' `DynamicStepDriver` with a replay buffer: the driver counts only
+non-boundary steps, so its rollouts vary in length, and a fixed [N, T] shape is what lets
+the minibatches and the whole loop compile once. The loop below is that driver's body
+(policy action, env step, observers) run exactly T times.
+
+Why not TF-Agents' PPO training as is: `PPOAgent.train` runs every epoch on the whole
+batch (tensorflow/agents#805) and advances its step counter once per epoch (#357). Here
+the PPO agent is built with `num_epochs=1` and advantages computed outside `train`, and
+the loop calls `train` once per minibatch, so `train_steps` counts gradient steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import tensorflow as tf
+from tf_agents.environments import tf_environment
+from tf_agents.metrics import tf_metrics
+from tf_agents.trajectories import trajectory as trajectory_lib
+
+from tfa_suite.agents.registry import BuiltAgent
+from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need
+from tfa_suite.errors import UserError
+
+
+@dataclasses.dataclass
+class RolloutConfig(Section):
+    rollout_steps: int = _field(
+        128, "batched env steps per rollout: each of the --num_envs envs takes this many"
+    )
+    num_epochs: int = _field(1, "passes over each rollout (PPO; 1 for A2C and REINFORCE)")
+    minibatch_size: int = _field(
+        0,
+        "rollout entries per gradient step, drawn without replacement each epoch (PPO); "
+        "0 trains on the whole rollout at once",
+    )
+
+    def validate(self, run: RunConfig) -> None:
+        need(self.rollout_steps >= 1, "--rollout_steps must be >= 1")
+        need(self.num_epochs >= 1, "--num_epochs must be >= 1")
+        need(self.minibatch_size >= 0, "--minibatch_size must be >= 0 (0: the whole rollout)")
+        entries = self.rollout_steps * run.num_envs
+        need(
+            self.minibatch_size <= entries,
+            f"--minibatch_size ({self.minibatch_size}) must be <= the rollout's "
+            f"--rollout_steps x --num_envs = {entries} entries",
+        )
+        need(
+            self.minibatch_size == 0 or entries % self.minibatch_size == 0,
+            f"--minibatch_size ({self.minibatch_size}) must divide the rollout's "
+            f"--rollout_steps x --num_envs = {entries} entries, so every entry is used once "
+            "per epoch",
+        )
+
+
+class RolloutLoop(tf.Module):
+    """Collection into a fixed [N, T] rollout and the compiled collect-train function."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        tf_env: tf_environment.TFEnvironment,
+        built: BuiltAgent,
+        env_steps: tf_metrics.EnvironmentSteps,
+        device: str = "/CPU:0",
+    ):
+        super().__init__(name="rollout_loop")
+        cfg: RolloutConfig = config.loop  # type: ignore[assignment]
+        if built.prepare_rollout is None and built.rollout_entries_independent:
+            raise ValueError("rollout_entries_independent needs a prepare_rollout")
+        whole = not built.rollout_entries_independent
+        if whole and (cfg.num_epochs != 1 or cfg.minibatch_size != 0):
+            raise UserError(
+                f"--agent={config.run.agent} makes one update per rollout on the whole "
+                f"[--num_envs, --rollout_steps] batch; it takes --num_epochs=1 and "
+                f"--minibatch_size=0, not {cfg.num_epochs} and {cfg.minibatch_size}"
+            )
+        if tf.nest.flatten(built.collect_policy.policy_state_spec):
+            raise UserError(
+                f"--agent={config.run.agent}: the rollout loop needs a policy without "
+                "recurrent state"
+            )
+        self._cfg = cfg
+        self._env = tf_env
+        self._num_envs = tf_env.batch_size
+        self._built = built
+        self._agent = built.agent
+        self._policy = built.collect_policy
+        self._device = device
+        self.env_steps = env_steps
+        self.episodes = tf_metrics.NumberOfEpisodes()
+        self.train_return = tf_metrics.AverageReturnMetric(
+            batch_size=self._num_envs, buffer_size=max(10, self._num_envs)
+        )
+        self._observers = [self.env_steps, self.episodes, self.train_return]
+        entries = cfg.rollout_steps * self._num_envs
+        self._minibatch = cfg.minibatch_size or entries
+        self._minibatches = entries // self._minibatch
+        self.trace_seconds: float | None = None
+
+    # --- the session's interface -----------------------------------------------------
+
+    def checkpoint_objects(self) -> dict[str, tf.Module]:
+        # No rollout survives a call, so only the training-return metrics need saving.
+        return dict(episodes=self.episodes, train_return=self.train_return)
+
+    def prefill_steps(self) -> int:
+        return 0  # on-policy: nothing is collected before training
+
+    def prefill(self, num_env_steps: int) -> int:
+        return int(self.env_steps.result())
+
+    def iterations_within(self, remaining: int) -> int:
+        """Rollouts for one call that do not pass the next event by a whole rollout.
+
+        A rollout counts at most `rollout_steps x num_envs` env steps (boundary entries,
+        where an env restarts, are not counted), so sizing by that ends every call within
+        one rollout of its event.
+        """
+        return max(1, remaining // (self._cfg.rollout_steps * self._num_envs))
+
+    def compile(self) -> float:
+        """Traces the collect-train function once, before the first call; returns seconds.
+
+        Every later call, whatever its number of rollouts, reuses this one trace.
+        """
+        start = time.monotonic()
+        self.collect_train.get_concrete_function(tf.TensorSpec([], tf.int64))
+        self.trace_seconds = time.monotonic() - start
+        return self.trace_seconds
+
+    def run(self, num_iterations: int) -> float:
+        """Runs `num_iterations` rollouts and their training; returns the mean loss."""
+        return float(self.collect_train(tf.constant(num_iterations, tf.int64)))
+
+    # --- the compiled loop -------------------------------------------------------------
+
+    def _collect(self) -> tuple[trajectory_lib.Trajectory, object]:
+        """Exactly `rollout_steps` batched steps: a [N, T] rollout and the time step after."""
+        steps = self._cfg.rollout_steps
+        time_step = self._env.current_time_step()
+        policy_state = self._policy.get_initial_state(self._num_envs)
+        spec = self._policy.trajectory_spec
+        arrays = tf.nest.map_structure(
+            lambda s: tf.TensorArray(s.dtype, size=steps, element_shape=[self._num_envs, *s.shape]),
+            spec,
+        )
+
+        def step(t: tf.Tensor, time_step, arrays):  # noqa: ANN001, ANN202
+            action_step = self._policy.action(time_step, policy_state)
+            next_time_step = self._env.step(action_step.action)
+            entry = trajectory_lib.from_transition(time_step, action_step, next_time_step)
+            for observer in self._observers:
+                observer(entry)
+            arrays = tf.nest.map_structure(lambda a, x: a.write(t, x), arrays, entry)
+            return t + 1, next_time_step, arrays
+
+        _, time_step, arrays = tf.while_loop(
+            lambda t, *_: t < steps, step, (tf.constant(0), time_step, arrays)
+        )
+        # TensorArray.stack gives [T, N, ...]; agents take batch-major [N, T, ...].
+        rollout = tf.nest.map_structure(
+            lambda a: tf.experimental.numpy.swapaxes(a.stack(), 0, 1), arrays
+        )
+        return rollout, time_step
+
+    def _train_on(self, rollout: trajectory_lib.Trajectory, time_step) -> tf.Tensor:  # noqa: ANN001
+        """The agent's updates on one rollout; returns their mean loss."""
+        built = self._built
+        experience = rollout
+        if built.prepare_rollout is not None:
+            experience = built.prepare_rollout(rollout, time_step)
+        if not built.rollout_entries_independent:
+            return self._agent.train(experience).loss
+
+        # Independent entries: [N, T, ...] -> [N*T, 1, ...], so each entry is a sequence of
+        # one step, shuffled into minibatches afresh every epoch.
+        entries = self._cfg.rollout_steps * self._num_envs
+        flat = tf.nest.map_structure(
+            lambda x: tf.reshape(x, [entries, 1, *x.shape[2:]]), experience
+        )
+        size, count = self._minibatch, self._minibatches
+
+        def epoch(e: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            order = tf.random.shuffle(tf.range(entries))
+
+            def minibatch(b: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                indices = order[b * size : (b + 1) * size]
+                batch = tf.nest.map_structure(lambda x: tf.gather(x, indices), flat)
+                return b + 1, loss_sum + self._agent.train(batch).loss
+
+            _, loss_sum = tf.while_loop(
+                lambda b, _: b < count, minibatch, (tf.constant(0), loss_sum)
+            )
+            return e + 1, loss_sum
+
+        _, loss_sum = tf.while_loop(
+            lambda e, _: e < self._cfg.num_epochs, epoch, (tf.constant(0), tf.constant(0.0))
+        )
+        return loss_sum / float(self._cfg.num_epochs * count)
+
+    # autograph=False: the loops are explicit tf.while_loops, and letting autograph convert
+    # TF-Agents' policies and agents recursively costs seconds of tracing. The count is a
+    # tensor, so this traces once for any number of rollouts.
+    @tf.function(autograph=False)
+    def collect_train(self, num_iterations: tf.Tensor) -> tf.Tensor:
+        def iteration(i: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            rollout, time_step = self._collect()
+            return i + 1, loss_sum + self._train_on(rollout, time_step)
+
+        with tf.device(self._device):
+            _, loss_sum = tf.while_loop(
+                lambda i, _: i < num_iterations,
+                iteration,
+                (tf.constant(0, num_iterations.dtype), tf.constant(0.0)),
+            )
+        return loss_sum / tf.maximum(tf.cast(num_iterations, tf.float32), 1.0)
