@@ -252,3 +252,197 @@ def test_c51_agent_trains_on_atari_frames(tiny_config):
     assert int(parts.agent.train_step_counter.numpy()) == 4
     after = parts.agent._q_network.trainable_variables
     assert any(not np.array_equal(b, a.numpy()) for b, a in zip(variables, after))
+
+
+FULL_FRAMES = {"img_height": 210, "img_width": 160, "stack_num": 2}
+
+
+# Screen rows of the field, between the walls; a paddle at the top or bottom reaches them.
+FIELD_TOP, FIELD_BOTTOM = 34, 193
+
+
+def agent_paddle_rows(frame: np.ndarray) -> tuple[int, int]:
+    """First and last screen row of the agent's (right, green, gray 147) paddle on the field."""
+    field = frame[FIELD_TOP : FIELD_BOTTOM + 1, 140:144]
+    rows = np.flatnonzero((field == 147).any(axis=1)) + FIELD_TOP
+    assert len(rows), "the agent's paddle is not on the field"
+    return int(rows[0]), int(rows[-1])
+
+
+def test_full_size_frames_are_the_emulators_own_grayscale_screen():
+    import ale_py
+
+    from tfa_suite.envs.atari_eval import make_vector_env
+
+    # ale-py does not resample at the native 210x160: with frame skip 1 and no max-pool its
+    # frames are ALE's own getScreenGrayscale(), pixel for pixel, through random play.
+    env = make_vector_env(
+        "pong",
+        1,
+        {
+            "img_height": 210,
+            "img_width": 160,
+            "stack_num": 1,
+            "noop_max": 0,
+            "use_fire_reset": False,
+        },
+        frameskip=1,
+        maxpool=False,
+    )
+    ale = ale_py.ALEInterface()
+    ale.setLoggerMode(ale_py.LoggerMode.Error)
+    ale.setFloat("repeat_action_probability", 0.0)
+    ale.loadROM(ale_py.roms.get_rom_path("pong"))
+    game_actions = ale.getMinimalActionSet()
+    rng = np.random.default_rng(0)
+    try:
+        env.reset(seed=0)
+        for _ in range(200):
+            action = int(rng.integers(0, 6))
+            obs, *_ = env.step(np.array([action]))
+            ale.act(game_actions[action])
+            np.testing.assert_array_equal(obs[0, 0], ale.getScreenGrayscale())
+    finally:
+        env.close()
+    # So the field's background is one gray, and only the paddles and the ball differ;
+    # at 84x84 ale-py interpolates, and edges blur into many grays.
+    full = play(AtariEnvironment("pong", 1, seed=0, training=True, env_kwargs=FULL_FRAMES), 40)
+    field = full[-1].observation[0, 35:194, :, -1]
+    assert set(np.unique(field)) <= {87, 147, 148, 236}
+    assert np.mean(field == 87) > 0.98
+    small = play(AtariEnvironment("pong", 1, seed=0, training=True), 40)
+    assert len(np.unique(small[-1].observation[0, ..., -1])) > 10
+
+
+def test_full_size_observations_in_training_and_evaluation():
+    env = AtariEnvironment("pong", num_envs=2, seed=0, training=True, env_kwargs=FULL_FRAMES)
+    spec = env.observation_spec()
+    assert spec.shape == (210, 160, 2) and spec.dtype == np.uint8
+    steps = play(env, 10)
+    env.close()
+    for step in steps:
+        assert step.observation.shape == (2, 210, 160, 2) and step.observation.dtype == np.uint8
+    np.testing.assert_array_equal(steps[6].observation[..., 0], steps[5].observation[..., 1])
+    # Evaluation (and so the exported policy's scores) sees the same observations.
+    seen = set()
+
+    def noop(obs: np.ndarray) -> np.ndarray:
+        seen.add((obs.shape, obs.dtype))
+        return np.zeros(len(obs), np.int64)
+
+    kwargs = {**FULL_FRAMES, "max_num_frames_per_episode": 200}
+    _, lengths = run_atari_episodes(noop, "pong", kwargs, num_episodes=2, seed=0)
+    assert seen == {((2, 210, 160, 2), np.dtype(np.uint8))}
+    assert np.all(lengths < 200 // 4 + 5)  # the frame cap ended both games early
+
+
+def test_actions_map_agent_actions_to_game_actions():
+    # Pong's minimal action set: 2 (RIGHT) moves the paddle up, 3 (LEFT) down.
+    mapped = AtariEnvironment(
+        "pong", 1, seed=0, training=True, env_kwargs={**FULL_FRAMES, "actions": [2, 3]}
+    )
+    plain = AtariEnvironment("pong", 1, seed=0, training=True, env_kwargs=FULL_FRAMES)
+    spec = mapped.action_spec()
+    assert (spec.dtype, int(spec.minimum), int(spec.maximum)) == (np.int64, 0, 1)
+    assert int(plain.action_spec().maximum) == 5
+    try:
+        first = mapped.reset().observation
+        np.testing.assert_array_equal(first, plain.reset().observation)
+        start = agent_paddle_rows(first[0, ..., -1])
+        assert 50 < start[0] and start[1] < 180  # mid-field, so it can move both ways
+        rng = np.random.default_rng(0)
+        agent_actions = [0] * 15 + [1] * 30 + list(rng.integers(0, 2, size=30))
+        for i, action in enumerate(agent_actions):
+            step = mapped.step(np.array([action]))
+            # The emulator plays game action [2, 3][action]: the same game as the plain env.
+            np.testing.assert_array_equal(
+                step.observation, plain.step(np.array([[2, 3][action]])).observation
+            )
+            if i == 14:
+                assert agent_paddle_rows(step.observation[0, ..., -1])[0] == FIELD_TOP  # at the top
+            if i == 44:
+                assert (
+                    agent_paddle_rows(step.observation[0, ..., -1])[1] == FIELD_BOTTOM
+                )  # at the bottom
+        # Unmapped, action 0 is NOOP: the paddle stays where it is.
+        still = plain.reset().observation
+        for _ in range(15):
+            still = plain.step(np.array([0])).observation
+        assert agent_paddle_rows(still[0, ..., -1]) == start
+    finally:
+        mapped.close()
+        plain.close()
+
+
+def test_evaluation_and_video_play_the_mapped_actions(tmp_path):
+    import imageio.v2 as imageio
+
+    from tfa_suite.envs.atari_eval import record_atari_video
+
+    kwargs = {**FULL_FRAMES, "actions": [2, 3], "max_num_frames_per_episode": 200}
+    last = {}
+
+    def up_and_down(obs: np.ndarray) -> np.ndarray:
+        last["obs"] = obs
+        return np.array([0, 1][: len(obs)])  # env 0 always up, env 1 always down
+
+    run_atari_episodes(up_and_down, "pong", kwargs, num_episodes=2, seed=0)
+    assert agent_paddle_rows(last["obs"][0, ..., -1])[0] == FIELD_TOP
+    assert agent_paddle_rows(last["obs"][1, ..., -1])[1] == FIELD_BOTTOM
+    # The video's colour emulator plays the mapped actions too: the paddle goes up there.
+    path = str(tmp_path / "pong.mp4")
+    _, lengths = record_atari_video(up_and_down, "pong", kwargs, path, num_episodes=1, seed=0)
+    assert agent_paddle_rows(last["obs"][0, ..., -1])[0] == FIELD_TOP
+    frames = imageio.mimread(path)
+    assert len(frames) == lengths[0] and frames[-1].shape == (210, 160, 3)
+    # The agent's green paddle (92, 186, 92) on the brown field (144, 72, 17), after
+    # H.264's colour rounding: rows where column 141 is clearly green.
+    column = frames[-1][34:194, 141].astype(int)
+    green = np.flatnonzero((column[:, 1] > 150) & (column[:, 0] < 130)) + 34
+    assert len(green) >= 3 and green.max() < 60
+
+
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        ("2,3", r'"actions" must be a list of the game\'s action numbers'),
+        ([2, "3"], r'"actions" must be a list'),
+        ([2.0, 3.0], r'"actions" must be a list'),
+        ([True, False], r'"actions" must be a list'),
+        ([], r'"actions" is empty'),
+        ([2, 3, 2], r'"actions" \[2, 3, 2\] repeats \[2\]'),
+        ([2, 6], r"\[6\] outside pong's action set, 0\.\.5"),
+        ([-1, 2], r"\[-1\] outside pong's action set"),
+    ],
+)
+def test_bad_actions_are_user_errors(actions, message):
+    with pytest.raises(UserError, match=message) as error:
+        AtariEnvironment("pong", 1, seed=0, training=True, env_kwargs={"actions": actions})
+    assert "\n" not in str(error.value) and str(error.value).startswith("--env_kwargs")
+    # Evaluation checks them the same way.
+    with pytest.raises(UserError, match=message):
+        run_atari_episodes(lambda obs: obs, "pong", {"actions": actions}, num_episodes=1, seed=0)
+
+
+def test_actions_index_the_full_action_set_when_asked():
+    env = AtariEnvironment(
+        "pong", 1, seed=0, training=True, env_kwargs={"full_action_space": True, "actions": [17]}
+    )
+    assert int(env.action_spec().maximum) == 0
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"stack_num": 0}, r'"stack_num" must be a positive integer, got 0'),
+        ({"img_height": -5}, r'"img_height" must be a positive integer, got -5'),
+        ({"img_width": "160"}, r'"img_width" must be a positive integer, got \'160\''),
+        ({"stack_num": True}, r'"stack_num" must be a positive integer, got True'),
+        ({"grayscale": False}, r"\['grayscale'\] are not options of an Atari game"),
+    ],
+)
+def test_bad_image_options_are_user_errors(kwargs, message):
+    # Checked before ale-py sees them: it hangs in reset on a stack or size of 0.
+    with pytest.raises(UserError, match=message):
+        AtariEnvironment("pong", 1, seed=0, training=True, env_kwargs=kwargs)

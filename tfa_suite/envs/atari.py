@@ -8,7 +8,10 @@ gymnasium's wrappers costs a Python call per env per step (and needs opencv), so
 adapter only translates its outputs to TF-Agents time steps:
 
 - observations [N, 84, 84, 4] uint8, channels last with the newest frame last (ale-py
-  gives [N, 4, 84, 84]), the layout Keras convolutions expect;
+  gives [N, 4, 84, 84]), the layout Keras convolutions expect; `--env_kwargs` img_height,
+  img_width and stack_num change the three (210, 160 is the emulator's own screen);
+- actions 0..n-1 over the game's action set, or over `--env_kwargs` "actions" (agent
+  action i plays the listed env action i);
 - ale-py's NEXT_STEP autoreset: the call after an episode's last step returns the next
   episode's first observation and ignores the action. That is TF-Agents' own LAST -> FIRST
   boundary, so it maps one to one;
@@ -29,7 +32,7 @@ from tf_agents.environments import py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
-from tfa_suite.envs.atari_eval import channels_last, make_vector_env
+from tfa_suite.envs.atari_eval import channels_last, open_game
 
 
 class AtariEnvironment(py_environment.PyEnvironment):
@@ -38,6 +41,8 @@ class AtariEnvironment(py_environment.PyEnvironment):
     `training=True` turns on terminal-on-life-loss and reward clipping; evaluation must
     see whole games and true scores, so it leaves both off. `sticky_actions` is the
     probability (0.25 in Machado et al. 2018) that the emulator repeats the previous action.
+    The frame size and stack come from `env_kwargs` alone (ale-py's img_height, img_width,
+    stack_num; 84, 84, 4 by default), as for evaluation, so the two cannot disagree.
     """
 
     def __init__(
@@ -48,11 +53,10 @@ class AtariEnvironment(py_environment.PyEnvironment):
         training: bool,
         sticky_actions: float = 0.0,
         num_threads: int = 0,
-        frame_stack: int = 4,
         env_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__(handle_auto_reset=False)
-        self._env = make_vector_env(
+        self._env, self._actions = open_game(
             game,
             num_envs,
             env_kwargs or {},
@@ -61,12 +65,11 @@ class AtariEnvironment(py_environment.PyEnvironment):
             episodic_life=False,
             life_loss_info=training,
             reward_clipping=training,
-            stack_num=frame_stack,
         )
         self._num_envs = num_envs
         self._seed = seed
-        height, width = self._env.single_observation_space.shape[1:]
-        shape = (height, width, frame_stack)
+        stack, height, width = self._env.single_observation_space.shape
+        shape = (height, width, stack)
         # Full-shape bounds, not scalars: TF-Agents samples specs to build networks and
         # computes maximum + 1, which overflows a numpy-2 uint8 scalar (255 + 1 == 0) but
         # not the Python int it takes from a full-shape array.
@@ -78,7 +81,7 @@ class AtariEnvironment(py_environment.PyEnvironment):
             name="observation",
         )
         self._action_spec = array_spec.BoundedArraySpec(
-            (), np.int64, 0, int(self._env.single_action_space.n) - 1, name="action"
+            (), np.int64, 0, len(self._actions) - 1, name="action"
         )
         self._ended = np.zeros(num_envs, dtype=bool)
         self._life_loss_terminal = training
@@ -104,7 +107,9 @@ class AtariEnvironment(py_environment.PyEnvironment):
         return ts.restart(channels_last(obs), batch_size=self._num_envs)
 
     def _step(self, action: np.ndarray) -> ts.TimeStep:
-        obs, reward, terminated, truncated, info = self._env.step(np.asarray(action, np.int64))
+        obs, reward, terminated, truncated, info = self._env.step(
+            self._actions[np.asarray(action, np.int64)]
+        )
         restarted = self._ended  # these envs were reset by this call (NEXT_STEP autoreset)
         # With life_loss_info, `terminated` also marks a lost life while lives remain; the
         # game (and the episode) continues after it.

@@ -17,8 +17,27 @@ from tfa_suite.errors import UserError
 from tfa_suite.video import mp4_writer
 
 ActionFn = Callable[[np.ndarray], np.ndarray]
-# ale-py's vector env options that `--env_kwargs` may set for an Atari game.
-ALE_KWARGS = ("full_action_space", "max_num_frames_per_episode", "noop_max", "use_fire_reset")
+# ale-py's vector env options that `--env_kwargs` may set for an Atari game. Every
+# emulator here (training, evaluation, the policy's side of a video) is built from the
+# same `env_kwargs`, so the image options give the policy the same inputs in all of them.
+ALE_KWARGS = (
+    "full_action_space",
+    "max_num_frames_per_episode",
+    "noop_max",
+    "use_fire_reset",
+    "img_height",
+    "img_width",
+    "stack_num",
+)
+# Options of the frames the policy sees, checked here: ale-py 0.12.1 hangs in reset on
+# a 0 and fails with a C++ message on a negative. img_height=210, img_width=160 is the
+# emulator's own screen: ale-py then hands over its grayscale frame unchanged (no
+# resampling; tests/test_atari_env.py checks it pixel for pixel), while other sizes are
+# interpolated. The stack is padded with all-zero frames after a reset.
+IMAGE_KWARGS = ("img_height", "img_width", "stack_num")
+# The suite's own Atari option: "actions": [2, 3] lets the agent choose among those env
+# actions only (agent action i plays env action actions[i]), e.g. Pong's up and down.
+ACTIONS_KWARG = "actions"
 # Frame skip 4 at 60 emulator frames per second: an agent step is 1/15 s of game time.
 VIDEO_FPS = 15
 
@@ -32,13 +51,55 @@ def atari_game(env_id: str) -> str | None:
 
 
 def ale_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(env_kwargs) - set(ALE_KWARGS))
+    """The part of `env_kwargs` that goes to ale-py's vector env, checked."""
+    unknown = sorted(set(env_kwargs) - set(ALE_KWARGS) - {ACTIONS_KWARG})
     if unknown:
         raise UserError(
             f"--env_kwargs {unknown} are not options of an Atari game; allowed: "
-            f"{', '.join(ALE_KWARGS)}"
+            f"{', '.join((*ALE_KWARGS, ACTIONS_KWARG))}"
         )
-    return dict(env_kwargs)
+    for key in IMAGE_KWARGS:
+        value = env_kwargs.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f'--env_kwargs "{key}" must be a positive integer, got {value!r}')
+    return {k: v for k, v in env_kwargs.items() if k != ACTIONS_KWARG}
+
+
+def action_table(env_kwargs: dict[str, Any], game: str, num_game_actions: int) -> np.ndarray:
+    """The env action played for each agent action, as an int64 lookup table.
+
+    Without `"actions"` the agent chooses among all `num_game_actions` of the env's
+    action set (ale-py's minimal set, or all 18 with `full_action_space`); with it, agent
+    action i plays env action `actions[i]` of that set.
+    """
+    if ACTIONS_KWARG not in env_kwargs:
+        return np.arange(num_game_actions, dtype=np.int64)
+    actions = env_kwargs[ACTIONS_KWARG]
+    if not isinstance(actions, (list, tuple)) or not all(
+        isinstance(a, int) and not isinstance(a, bool) for a in actions
+    ):
+        raise UserError(
+            f'--env_kwargs "actions" must be a list of the game\'s action numbers, such as '
+            f"[2, 3], got {actions!r}"
+        )
+    actions = list(actions)
+    if not actions:
+        raise UserError(
+            '--env_kwargs "actions" is empty; list the game actions the agent chooses '
+            "among, such as [2, 3]"
+        )
+    repeated = sorted({a for a in actions if actions.count(a) > 1})
+    if repeated:
+        raise UserError(
+            f'--env_kwargs "actions" {actions} repeats {repeated}; list each game action once'
+        )
+    outside = [a for a in actions if not 0 <= a < num_game_actions]
+    if outside:
+        raise UserError(
+            f'--env_kwargs "actions" {actions}: {outside} outside {game}\'s action set, '
+            f"0..{num_game_actions - 1}"
+        )
+    return np.asarray(actions, dtype=np.int64)
 
 
 def make_vector_env(game: str, num_envs: int, env_kwargs: dict[str, Any], **options: Any):  # noqa: ANN201
@@ -53,6 +114,18 @@ def make_vector_env(game: str, num_envs: int, env_kwargs: dict[str, Any], **opti
     # ale-py reports an unknown game with an AssertionError (and a UserWarning).
     except (AssertionError, RuntimeError, ValueError, TypeError) as e:
         raise UserError(f"cannot start Atari game {game!r}: {e}") from None
+
+
+def open_game(
+    game: str, num_envs: int, env_kwargs: dict[str, Any], **options: Any
+) -> tuple[Any, np.ndarray]:
+    """`make_vector_env` and the env's `action_table`: step it with `table[agent_actions]`."""
+    env = make_vector_env(game, num_envs, env_kwargs, **options)
+    try:
+        return env, action_table(env_kwargs, game, int(env.single_action_space.n))
+    except BaseException:
+        env.close()
+        raise
 
 
 def channels_last(obs: np.ndarray) -> np.ndarray:
@@ -76,7 +149,7 @@ def run_atari_episodes(
     sticky_actions: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns (scores, agent steps) of one whole game in each of `num_episodes` emulators."""
-    env = make_vector_env(game, num_episodes, env_kwargs, **_whole_game_options(sticky_actions))
+    env, table = open_game(game, num_episodes, env_kwargs, **_whole_game_options(sticky_actions))
     try:
         obs, _ = env.reset(seed=seed)
         returns = np.zeros(num_episodes)
@@ -84,7 +157,7 @@ def run_atari_episodes(
         done = np.zeros(num_episodes, dtype=bool)
         while not done.all():
             actions = np.asarray(action_fn(channels_last(obs)), dtype=np.int64)
-            obs, reward, terminated, truncated, _ = env.step(actions)
+            obs, reward, terminated, truncated, _ = env.step(table[actions])
             live = ~done
             returns += np.where(live, reward, 0.0)
             lengths += live
@@ -107,17 +180,19 @@ def record_atari_video(
 
     The policy plays a preprocessed emulator; a second emulator with the same seed gets
     the same actions and renders full-size colour frames. Both are deterministic given
-    the seed and the actions, so they stay in lockstep.
+    the seed and the actions, so they stay in lockstep. Both play `env_kwargs`' actions;
+    only the screen's image options are its own.
     """
     common = _whole_game_options(sticky_actions)
+    screen_kwargs = {k: v for k, v in env_kwargs.items() if k not in IMAGE_KWARGS}
     returns, lengths = [], []
     with mp4_writer(path, VIDEO_FPS) as writer:
         for episode in range(num_episodes):
-            policy_env = make_vector_env(game, 1, env_kwargs, **common)
+            policy_env, table = open_game(game, 1, env_kwargs, **common)
             screen_env = make_vector_env(
                 game,
                 1,
-                env_kwargs,
+                screen_kwargs,
                 img_height=210,
                 img_width=160,
                 grayscale=False,
@@ -130,7 +205,7 @@ def record_atari_video(
                 total, steps, done = 0.0, 0, False
                 while not done:
                     writer.append_data(np.asarray(screen[0, 0], np.uint8))
-                    action = np.asarray(action_fn(channels_last(obs)), dtype=np.int64)
+                    action = table[np.asarray(action_fn(channels_last(obs)), dtype=np.int64)]
                     obs, reward, terminated, truncated, _ = policy_env.step(action)
                     screen, *_ = screen_env.step(action)
                     total += float(reward[0])
