@@ -48,6 +48,9 @@ TINY_LOOP: dict[str, Any] = dict(
     batch_size=16,
     replay_capacity=1_000,
 )
+# The rollout loop's: rollouts of 8 batched steps (16 entries on the 2 envs).
+TINY_ROLLOUT: dict[str, Any] = dict(rollout_steps=8)
+TINY_LOOPS: dict[str, dict[str, Any]] = {"replay": TINY_LOOP, "rollout": TINY_ROLLOUT}
 # Per agent: its default env (each has a TF-native version, so both backends work) and the
 # smallest networks.
 TINY_AGENT: dict[str, dict[str, Any]] = {
@@ -57,6 +60,12 @@ TINY_AGENT: dict[str, dict[str, Any]] = {
     "td3": dict(env="Pendulum-v1", actor_layers=[16], critic_layers=[16]),
     "sac": dict(env="Pendulum-v1", actor_layers=[16], critic_layers=[16]),
     "tabular_q": dict(env="CartPole-v1"),  # the env's default grid
+    "reinforce": dict(env="CartPole-v1", actor_layers=[16], value_layers=[16]),
+    "a2c": dict(env="CartPole-v1", actor_layers=[16], value_layers=[16]),
+    # Two epochs of minibatches of 8: four gradient steps per rollout.
+    "ppo": dict(
+        env="CartPole-v1", actor_layers=[16], value_layers=[16], minibatch_size=8, num_epochs=2
+    ),
 }
 # Atari frames (ALE/<Game>-v5, always the python backend): a one-layer conv torso and a
 # replay sized for 28 KB observations.
@@ -80,9 +89,14 @@ def make_tiny_config(
     gymnasium's), changed by `fields` (flag names). An `env=ALE/...` id gets the Atari
     torso and the python backend; a gymnasium or import-path env needs `backend="python"`.
     """
-    values = {**TINY_RUN, **TINY_LOOP, **TINY_AGENT[agent], "backend": backend}
+    from tfa_suite.agents import agent_spec
+
+    loop = TINY_LOOPS[agent_spec(agent).loop]
+    values = {**TINY_RUN, **loop, **TINY_AGENT[agent], "backend": backend}
     if atari_game(fields.get("env", "")) is not None:
-        values.update(TINY_ATARI)
+        # The conv torso and frame-sized replay are the replay loop's; on-policy agents
+        # take their frames through --observation_preprocessing.
+        values.update(TINY_ATARI if loop is TINY_LOOP else dict(backend="auto"))
     values.update(fields)
     return make_config(agent=agent, root_dir=str(root_dir), **values)
 

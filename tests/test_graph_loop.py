@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import tensorflow as tf
 
 from tfa_suite import envs
@@ -64,6 +65,17 @@ ALLOWED_OPS = {
     "prioritized replay": set(
         "FloorDiv Max MulNoNan ResourceScatterNdUpdate Size Unique UnsortedSegmentMax".split()
     ),
+    # The rollout loop and its agents: the rollout's TensorArrays (TensorList ops), the
+    # policies' sampling (Multinomial, RandomStandardNormal) and log-probabilities, tanh
+    # networks and their gradients, the Gaussian's softplus scale and tanh-squashed mean,
+    # PPO's minibatch shuffle and gathers, advantage normalization (Mean, Rsqrt), the
+    # value and L2 losses, REINFORCE's mask of complete returns (Cumsum, NotEqual, Any).
+    "on-policy": set(
+        "Any BroadcastGradientArgs Cumsum Exp GatherV2 InvertPermutation L2Loss Log LogSoftmax "
+        "Mean Multinomial NotEqual RandomShuffle RandomStandardNormal Reciprocal Rsqrt Sigmoid "
+        "Softplus SparseSoftmaxCrossEntropyWithLogits SqrtGrad SquaredDifference Tanh TanhGrad "
+        "TensorListSetItem TensorListStack".split()
+    ),
 }
 ALLOWED = frozenset().union(*ALLOWED_OPS.values())
 
@@ -119,6 +131,33 @@ def test_prioritized_replay_loop_stays_in_one_pure_graph(tiny_config):
     types = op_types(run)
     assert types - ALLOWED == set(), "ops outside ALLOWED_OPS"
     assert ALLOWED_OPS["prioritized replay"] <= types  # the tree really is in the loop
+
+
+@pytest.mark.parametrize(
+    "agent, env",
+    [
+        ("ppo", "CartPole-v1"),
+        ("ppo", "Pendulum-v1"),
+        ("a2c", "CartPole-v1"),
+        ("reinforce", "CartPole-v1"),
+    ],
+)
+def test_rollout_loop_stays_in_one_pure_graph(tiny_config, agent, env):
+    config = resolve_config(
+        tiny_config(agent=agent, env=env, backend="graph", learning_rate_decay="linear")
+    )
+    parts = build(config, envs.EnvSpec(config.run.env))
+    assert parts.backend == "graph"
+    run = parts.loop.collect_train.get_concrete_function(tf.TensorSpec([], tf.int64))
+    assert find_host_round_trips(run) == []
+    types = op_types(run)
+    assert types - ALLOWED == set(), "ops outside ALLOWED_OPS"
+    # The work is in the graph: the env's physics, the rollout written and stacked, the
+    # policy's sampling, the networks' backward pass and Adam's update.
+    assert {"TensorListSetItem", "TensorListStack", "TanhGrad", "AssignSubVariableOp"} <= types
+    assert ({"Cos", "Sin"} if env == "Pendulum-v1" else {"Multinomial"}) <= types
+    if agent == "ppo":
+        assert {"RandomShuffle", "GatherV2"} <= types  # minibatches drawn in the graph
 
 
 def test_python_backend_loop_fails_the_same_check(tiny_config):

@@ -30,8 +30,10 @@ probabilities the loss needs, and the env clips what it is given).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import tensorflow as tf
+from tf_agents.agents import tf_agent
 from tf_agents.agents.ppo import ppo_clip_agent
 from tf_agents.agents.reinforce import reinforce_agent
 from tf_agents.networks import actor_distribution_network, value_network
@@ -107,8 +109,7 @@ class ReinforceConfig(PolicyGradientConfig):
     )
     reset_return_on_reward: bool = _field(
         False,
-        "every nonzero reward ends a return, as a scored point does in Pong (Karpathy "
-        "2016); the step right after it is left out of the loss",
+        "every nonzero reward ends a return, as a scored point does in Pong (Karpathy 2016)",
     )
 
     def validate(self, run: RunConfig) -> None:
@@ -127,6 +128,9 @@ class A2cConfig(PolicyGradientConfig):
     normalize_observations: bool = _field(
         False, "streaming mean/variance normalization of observations, inside the policies"
     )
+    reward_scale: float = _field(
+        1.0, "rewards are multiplied by this for the advantages and value targets"
+    )
     gradient_clipping: float = _field(0.5, "clip gradients to this global norm; 0 is off")
 
     def validate(self, run: RunConfig) -> None:
@@ -134,6 +138,10 @@ class A2cConfig(PolicyGradientConfig):
         parse_layers("value_layers", self.value_layers)
         need(self.value_coef >= 0, "--value_coef must be >= 0")
         need(0.0 <= self.gae_lambda <= 1.0, "--gae_lambda must be in [0, 1]")
+        need(
+            math.isfinite(self.reward_scale) and self.reward_scale > 0,
+            "--reward_scale must be finite and > 0",
+        )
 
 
 @dataclasses.dataclass
@@ -154,9 +162,14 @@ def _preprocessing(cfg: PolicyGradientConfig, context: AgentContext):  # noqa: A
     if not cfg.observation_preprocessing:
         observation = context.time_step_spec.observation
         if not isinstance(observation, tf.TensorSpec) or observation.shape.rank != 1:
+            shown = (
+                f"{observation.dtype.name} {observation.shape.as_list()}"
+                if isinstance(observation, tf.TensorSpec)
+                else type(observation).__name__
+            )
             raise UnsupportedSpaceError(
                 "the policy-gradient networks take a flat vector observation (a 1-D Box); "
-                f"the env's observation spec is {observation}. For Pong frames use "
+                f"the env's observations are {shown}. For Pong frames use "
                 "--observation_preprocessing=pong_diff"
             )
         return None
@@ -243,27 +256,53 @@ def _check_one_update(config: TrainConfig) -> None:
 
 
 def points_as_returns_ends(rollout: trajectory_lib.Trajectory) -> trajectory_lib.Trajectory:
-    """Marks every rewarded step as the end of a return, the way `ReinforceAgent` sees it.
+    """Marks every rewarded entry as the end of a return, the way `ReinforceAgent` sees it.
 
-    `ReinforceAgent` restarts its returns after entries whose next step is LAST, and
-    trains only on entries before a row's last LAST step. So a rewarded entry t (not
-    already an episode's end) gets next step type LAST, and entry t + 1 becomes a
-    boundary (step type LAST): its return restarts, and its own action, played while the
-    game restarts the point, is left out of the loss, as a boundary entry is.
+    `ReinforceAgent` restarts its returns after entries whose next step is LAST
+    (`Trajectory.is_last`), and trains only on entries up to a row's last such entry. A
+    rewarded entry gets next step type LAST, so the return restarts after each scored
+    point and every complete point counts. Its step type, which marks the LAST -> FIRST
+    boundary entries the loss leaves out, is untouched: the entry after a point is a real
+    step of the game.
     """
-    last = tf.constant(ts.StepType.LAST, rollout.step_type.dtype)
-    scored = tf.not_equal(rollout.reward, 0.0) & tf.not_equal(rollout.next_step_type, last)
-    after = tf.concat([tf.zeros_like(scored[:, :1]), scored[:, :-1]], axis=1)
-    return rollout._replace(
-        next_step_type=tf.where(scored, last, rollout.next_step_type),
-        step_type=tf.where(after, last, rollout.step_type),
-    )
+    last = tf.constant(ts.StepType.LAST, rollout.next_step_type.dtype)
+    scored = tf.not_equal(rollout.reward, 0.0)
+    return rollout._replace(next_step_type=tf.where(scored, last, rollout.next_step_type))
+
+
+class EpisodeReinforceAgent(reinforce_agent.ReinforceAgent):
+    """`ReinforceAgent` that skips a rollout in which no return is complete.
+
+    Its loss asserts at least one complete episode in the batch, so a rollout shorter
+    than every episode in it (long games, short `--rollout_steps`) would stop the run with
+    an in-graph error. Such a rollout holds no complete return to learn from; it makes no
+    update, and reports a loss of 0.
+    """
+
+    def _train(self, experience, weights=None):  # noqa: ANN001, ANN202
+        # Trajectory.is_last: the entry's next step is LAST, i.e. an episode (or with
+        # --reset_return_on_reward, a point) ends with it.
+        ended = tf.reduce_any(experience.is_last())
+
+        def skip() -> tf_agent.LossInfo:
+            zero = tf.constant(0.0)
+            extra = reinforce_agent.ReinforceAgentLossInfo(*[zero] * 5)
+            return tf_agent.LossInfo(zero, extra)
+
+        def update() -> tf_agent.LossInfo:
+            info = super(EpisodeReinforceAgent, self)._train(experience, weights)
+            extra = reinforce_agent.ReinforceAgentLossInfo(
+                *[tf.convert_to_tensor(v, tf.float32) for v in info.extra]
+            )
+            return tf_agent.LossInfo(tf.convert_to_tensor(info.loss, tf.float32), extra)
+
+        return tf.cond(ended, update, skip)
 
 
 def build_reinforce(config: TrainConfig, context: AgentContext) -> BuiltAgent:
     cfg: ReinforceConfig = config.agent  # type: ignore[assignment]
     optimizer = _optimizer(cfg, config, context)
-    agent = reinforce_agent.ReinforceAgent(
+    agent = EpisodeReinforceAgent(
         context.time_step_spec,
         context.action_spec,
         actor_network=_actor(cfg, context),
@@ -321,7 +360,7 @@ def _ppo_family(config: TrainConfig, context: AgentContext, clip_ratio: float) -
     )
     agent.initialize()
     collect = agent.collect_policy
-    gamma, lam = cfg.gamma, cfg.gae_lambda
+    gamma, lam, scale = cfg.gamma, cfg.gae_lambda, cfg.reward_scale
 
     def prepare(rollout: trajectory_lib.Trajectory, time_step: ts.TimeStep):  # noqa: ANN202
         # Values of the rollout's observations were recorded while collecting; the one
@@ -329,8 +368,9 @@ def _ppo_family(config: TrainConfig, context: AgentContext, clip_ratio: float) -
         bootstrap, _ = collect.apply_value_network(
             time_step.observation, time_step.step_type, value_state=(), training=False
         )
+        scaled = rollout._replace(reward=rollout.reward * scale) if scale != 1.0 else rollout
         advantages, returns = gae(
-            rollout, rollout.policy_info["value_prediction"], bootstrap, gamma, lam
+            scaled, rollout.policy_info["value_prediction"], bootstrap, gamma, lam
         )
         # After the values above, so the whole rollout used one normalization.
         agent.update_observation_normalizer(rollout.observation)

@@ -72,6 +72,12 @@ class RolloutConfig(Section):
         )
 
 
+def minibatch_indices(entries: int, size: int) -> tf.Tensor:
+    """One epoch's minibatches: a fresh permutation of range(entries) as [entries // size,
+    size] rows, so every entry is trained on exactly once per epoch (`size` divides it)."""
+    return tf.reshape(tf.random.shuffle(tf.range(entries)), [entries // size, size])
+
+
 class RolloutLoop(tf.Module):
     """Collection into a fixed [N, T] rollout and the compiled collect-train function."""
 
@@ -201,11 +207,10 @@ class RolloutLoop(tf.Module):
         size, count = self._minibatch, self._minibatches
 
         def epoch(e: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            order = tf.random.shuffle(tf.range(entries))
+            order = minibatch_indices(entries, size)
 
             def minibatch(b: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                indices = order[b * size : (b + 1) * size]
-                batch = tf.nest.map_structure(lambda x: tf.gather(x, indices), flat)
+                batch = tf.nest.map_structure(lambda x: tf.gather(x, order[b]), flat)
                 return b + 1, loss_sum + self._agent.train(batch).loss
 
             _, loss_sum = tf.while_loop(
