@@ -152,14 +152,17 @@ def assert_user_error(outcome: subprocess.CompletedProcess, *fragments: str) -> 
     [
         ("unknown_env", ["NoSuchEnvironment"]),
         ("bad_import", ["cannot import module 'no_such_module_xyz.envs'"]),
-        ("pendulum", ["--agent=dqn takes discrete actions", "ddpg, sac, td3"]),
+        ("pendulum", ["--agent=dqn takes discrete actions", "a2c, ddpg, ppo, reinforce, sac, td3"]),
         ("gamma", ["--gamma must be in [0, 1]"]),
         (
             "foreign_flag",
             ["--epsilon_start does not apply to --agent=sac", "--alpha_learning_rate"],
         ),
         ("tiny_replay", ["--replay_capacity (10) must be >= --batch_size (64)"]),
-        ("cartpole_sac", ["--agent=sac takes continuous actions", "discrete actions: c51, dqn"]),
+        (
+            "cartpole_sac",
+            ["--agent=sac takes continuous actions", "discrete actions: a2c, c51, dqn, ppo"],
+        ),
     ],
 )
 def test_train_rejects_bad_input_before_creating_the_root_dir(cli, name, fragments):
@@ -307,7 +310,7 @@ def test_open_run_dir_reports_an_unreadable_config(tmp_path):
         ({"env": "NoSuchEnvironment-v0"}, UserError, "NoSuchEnvironment"),
         ({"env": "CartPole-v1", "env_kwargs": "{oops"}, UserError, "--env_kwargs"),
         ({"env": "CartPole-v1", "env_kwargs": '{"bad_kwarg": 1}'}, UserError, "bad_kwarg"),
-        ({"env": "Pendulum-v1"}, UnsupportedSpaceError, "agents for continuous actions: ddpg"),
+        ({"env": "Pendulum-v1"}, UnsupportedSpaceError, "agents for continuous actions: a2c, ddpg"),
         ({"env": "FrozenLake-v1"}, UnsupportedSpaceError, "observation"),
         ({"env": "tests.envs_for_tests:DictObsEnv"}, UnsupportedSpaceError, "Dict("),
         ({"env": "MountainCar-v0", "backend": "graph"}, UserError, "--backend=graph"),

@@ -252,7 +252,8 @@ def test_flags_from_a_flagfile_are_refused_too(tmp_path):
 def test_unknown_agent_is_refused_listing_the_known_ones():
     with pytest.raises(UserError) as info:
         parse(["--agent=ppo2"])
-    assert "unknown --agent 'ppo2'; known: c51, ddpg, dqn, sac, tabular_q, td3" in str(info.value)
+    known = "a2c, c51, ddpg, dqn, ppo, reinforce, sac, tabular_q, td3"
+    assert f"unknown --agent 'ppo2'; known: {known}" in str(info.value)
 
 
 def test_every_field_becomes_a_typed_flag():

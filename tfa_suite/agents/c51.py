@@ -19,6 +19,7 @@ from tf_agents.networks import categorical_q_network
 from tf_agents.trajectories import trajectory
 from tf_agents.utils import common, value_ops
 
+from tfa_suite.agents import nstep
 from tfa_suite.agents.dqn import (
     QLearningConfig,
     agent_kwargs,
@@ -46,7 +47,7 @@ class C51Config(QLearningConfig):
 class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
     """TF-Agents' CategoricalDqnAgent with the loss it should have.
 
-    Its own `_loss` (tf-agents 0.19.0) has four gaps this one closes; the target is
+    Its own `_loss` (tf-agents 0.19.0) has five gaps this one closes; the target is
     built the same way (the target network's distribution at the window's last step,
     the n-step discounted return, `project_distribution` onto the support), so on
     windows without an episode boundary and without weights the loss is the same:
@@ -58,8 +59,10 @@ class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
     - it returns no per-sample error (its `td_error` is empty); here `td_error` is each
       sample's cross-entropy, which prioritized replay uses as the priority (as in
       Rainbow, Hessel et al. 2018);
-    - and a window of the wrong length trains silently on the wrong n-step return; here
-      it is refused.
+    - a window of the wrong length trains silently on the wrong n-step return; here
+      it is refused;
+    - and an n-step window that runs past a truncated episode's end into the next
+      episode is trained on; here it gets weight 0 (`tfa_suite.agents.nstep`).
     """
 
     def _loss(
@@ -72,6 +75,9 @@ class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
                 f"C51 with n_step_update={self._n_step_update} trains on windows of {steps} "
                 f"steps, not {experience.step_type.shape[1]}"
             )
+        # n-step windows that run past a time limit into the next episode: weight 0.
+        keep = tf.cast(~nstep.crosses_truncation(experience), tf.float32)
+        weights = keep if weights is None else weights * keep
         first = tf.nest.map_structure(lambda x: x[:, :2], experience)
         last = tf.nest.map_structure(lambda x: x[:, -2:], experience)
         time_steps, policy_steps, _ = trajectory.experience_to_transitions(first, True)
@@ -104,7 +110,8 @@ class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
                 regularization_loss=self._q_network.losses,
             ).total_loss
         return tf_agent.LossInfo(
-            total, dqn_agent.DqnLossInfo(td_loss=cross_entropy, td_error=cross_entropy)
+            total,
+            dqn_agent.DqnLossInfo(td_loss=cross_entropy, td_error=cross_entropy * keep),
         )
 
 

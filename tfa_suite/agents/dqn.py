@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow as tf
-from tf_agents.agents.dqn import dqn_agent
 from tf_agents.networks import q_network
 from tf_agents.utils import common
 
+from tfa_suite.agents import nstep
 from tfa_suite.agents.dueling import DuelingQNetwork
 from tfa_suite.agents.registry import DISCRETE, AgentContext, AgentSpec, BuiltAgent, register_agent
 from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need, parse_conv_layers
@@ -173,7 +173,8 @@ def build_dqn(config: TrainConfig, context: AgentContext) -> BuiltAgent:
         **network_kwargs(cfg, context.time_step_spec.observation),
     )
     epsilon = linear_epsilon(cfg, context)
-    agent_cls = dqn_agent.DdqnAgent if cfg.double_dqn else dqn_agent.DqnAgent
+    # TF-Agents' agents, with n-step windows that cross a time limit left out (nstep.py).
+    agent_cls = nstep.DdqnAgent if cfg.double_dqn else nstep.DqnAgent
     agent = agent_cls(
         context.time_step_spec,
         context.action_spec,
