@@ -388,7 +388,9 @@ def test_list_defaults_are_not_shared_between_configs():
 def test_identity_fields_are_config_fields_minus_the_resumable_ones():
     config = make_config()
     identity = {name for _, name in identity_fields(config)}
-    assert identity == set(config.flat()) - RunConfig.RESUMABLE
+    resumable = set().union(*(section.RESUMABLE for section in config.sections().values()))
+    assert identity == set(config.flat()) - resumable
+    assert RunConfig.RESUMABLE <= resumable
     # Learning hyperparameters and what the checkpoint holds define the experiment.
     for name in ("learning_rate", "gamma", "backend", "checkpoint_replay", "env", "seed", "agent"):
         assert name in identity

@@ -10,6 +10,7 @@ import dataclasses
 
 import tensorflow as tf
 from tf_agents.networks import q_network
+from tf_agents.policies import epsilon_greedy_policy
 from tf_agents.utils import common
 
 from tfa_suite.agents import nstep
@@ -41,6 +42,13 @@ class QLearningConfig(Section):
     epsilon_start: float = _field(1.0, "epsilon-greedy epsilon at env step 0")
     epsilon_end: float = _field(0.05, "epsilon after the decay")
     epsilon_decay_steps: int = _field(10_000, "env steps of linear decay from start to end")
+    # --- per-actor exploration (--num_actors with --actor_exploration=apex) ---
+    actor_epsilon: float = _field(
+        0.4,
+        "Ape-X per-actor exploration: actor i of N collects with the fixed epsilon "
+        "actor_epsilon ** (1 + actor_epsilon_alpha * i / (N - 1))",
+    )
+    actor_epsilon_alpha: float = _field(7.0, "Ape-X per-actor exploration: the exponent's spread")
 
     def validate(self, run: RunConfig) -> None:
         need(len(self.fc_layers) > 0, "--fc_layers needs at least one layer size")
@@ -57,6 +65,8 @@ class QLearningConfig(Section):
         for name in ("epsilon_start", "epsilon_end"):
             need(0.0 <= getattr(self, name) <= 1.0, f"--{name} must be in [0, 1]")
         need(self.epsilon_decay_steps >= 0, "--epsilon_decay_steps must be >= 0")
+        need(0.0 <= self.actor_epsilon <= 1.0, "--actor_epsilon must be in [0, 1]")
+        need(self.actor_epsilon_alpha >= 0, "--actor_epsilon_alpha must be >= 0")
 
 
 @dataclasses.dataclass
@@ -149,9 +159,25 @@ def agent_kwargs(config: QLearningConfig, context: AgentContext, epsilon) -> dic
     )
 
 
+def apex_epsilon(base: float, alpha: float, index: int, count: int) -> float:
+    """Ape-X's (Horgan et al. 2018) epsilon of actor `index` of `count`: base^(1 + alpha i/(N-1)).
+
+    With the paper's base 0.4 and alpha 7, 8 actors range from 0.4 down to 0.4^8 = 0.00066.
+    A single actor gets `base`.
+    """
+    spread = index / (count - 1) if count > 1 else 0.0
+    return float(base ** (1.0 + alpha * spread))
+
+
 def built_q_agent(agent, config: QLearningConfig, epsilon, sample_errors=None) -> BuiltAgent:  # noqa: ANN001
     """DQN and C51 collect epsilon-greedily (epsilon 1 at first) and export the greedy policy."""
     agent.initialize()
+
+    def actor_collect_policy(index: int, count: int):  # noqa: ANN202
+        value = apex_epsilon(config.actor_epsilon, config.actor_epsilon_alpha, index, count)
+        policy = epsilon_greedy_policy.EpsilonGreedyPolicy(agent.policy, epsilon=value)
+        return policy, f"epsilon {value:.3g} (Ape-X)"
+
     return BuiltAgent(
         agent=agent,
         collect_policy=agent.collect_policy,
@@ -160,6 +186,7 @@ def built_q_agent(agent, config: QLearningConfig, epsilon, sample_errors=None) -
         train_sequence_length=config.n_step + 1,
         scalars={"epsilon": epsilon},
         sample_errors=sample_errors,
+        actor_collect_policy=actor_collect_policy,
     )
 
 
