@@ -9,7 +9,7 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
+.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -23,6 +23,8 @@ help:
 	@echo "make test                    fast test suite (well under 15 minutes)"
 	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
 	@echo "make test-slow               learning tests that take minutes"
+	@echo "make install-ray             add Ray core (requirements/ray-lock.txt) for --num_actors"
+	@echo "make test-ray                the --num_actors tests on a local Ray (~3 min)"
 	@echo "make lint                    ruff check and format check"
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make bench-continuous        Pendulum TD3/SAC/DDPG wall time to solve vs Stable-Baselines3 (3 seeds)"
@@ -34,6 +36,7 @@ help:
 	@echo "make results-onpolicy        the README's PPO / A2C / REINFORCE table (seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make bench-replay            prioritized vs uniform replay: ms per sampled batch at 100k and 1M"
+	@echo "make bench-scale             env steps/s with N = 1, 2, 4, 8 Ray actors, CartPole with and without a 5 ms step"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
 
 install: $(STAMP)
@@ -101,6 +104,28 @@ test-shuffled: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
+
+# Ray core for --num_actors (tfa_suite/loops/actors.py): an optional extra, pinned in its own
+# lock and installed beside the main stack without changing it.
+RAY_STAMP := $(VENV)/.tfa_suite-ray-installed
+
+$(RAY_STAMP): requirements/ray-lock.txt $(STAMP)
+	$(PIP) install --quiet --no-deps -r requirements/ray-lock.txt
+	$(PY) -c "import ray; print('ray ok:', ray.__version__)"
+	@touch $@
+
+install-ray: $(RAY_STAMP)
+
+# The tests that start a local Ray with 2 actor processes (marked ray; make test skips them).
+test-ray: $(RAY_STAMP)
+	$(PY) -m pytest -m ray
+
+# Collected env steps/s with N = 1, 2, 4, 8 actors on CartPole, with and without a 5 ms step,
+# and the learner's updates/s while they feed it; one run, written to
+# benchmarks/results/scale.json and docs/scale-out.md (~15 min on an idle machine;
+# ARGS=--quick: N = 1, 2, short windows, written to the temp dir).
+bench-scale: $(RAY_STAMP)
+	$(PY) benchmarks/bench_scale.py $(ARGS)
 
 # Benchmark-only packages (Stable-Baselines3 + CPU torch) go into the same venv, pinned.
 BENCH_STAMP := $(VENV)/.tfa_suite-bench-installed

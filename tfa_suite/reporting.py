@@ -120,7 +120,8 @@ class Progress:
         scalars: dict[str, float],
         train_return: float,
     ) -> str:
-        eta = (self.total - steps) / rate if rate > 0 else math.inf
+        # A call may end past the total (by up to one iteration or round): no negative ETA.
+        eta = max(self.total - steps, 0) / rate if rate > 0 else math.inf
         pct = 100.0 * steps / self.total
         text = (
             f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] "

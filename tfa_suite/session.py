@@ -153,7 +153,7 @@ class Session:
         metrics = MetricsFile(
             run.metrics,
             resume_from_step=resumed_from if resuming else None,
-            fields=metric_fields(list(built.scalars)),
+            fields=metric_fields(list(built.scalars) + list(getattr(self.loop, "perf_fields", ()))),
         )
         writer = tf.summary.create_file_writer(run.summaries)
         progress = Progress(self.config.run.num_env_steps, resumed_from)
@@ -291,6 +291,8 @@ class _RowWriter:
         if show:
             self._next_print = time.monotonic() + self._interval
         scalars = {name: float(fn()) for name, fn in self._scalars.items()}
+        # A loop's own throughput figures (Ray actors' env steps/s), named by `perf_fields`.
+        perf = session.loop.perf_values() if hasattr(session.loop, "perf_values") else {}
         train_return = _train_return(session.loop)
         rate = ctx.progress.rate(steps)
         if show:
@@ -302,6 +304,8 @@ class _RowWriter:
             for name, value in scalars.items():
                 tf.summary.scalar(f"train/{name}", value)
             tf.summary.scalar("perf/env_steps_per_sec", rate)
+            for name, value in perf.items():
+                tf.summary.scalar(f"perf/{name}", value)
         ctx.metrics.write(
             {
                 "env_steps": steps,
@@ -310,6 +314,7 @@ class _RowWriter:
                 "env_steps_per_sec": rate,
                 "loss": loss,
                 **scalars,
+                **perf,
                 "train_return": train_return,
             }
         )

@@ -90,7 +90,10 @@ def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
             num_envs=tf_env.batch_size,
         )
         built = agents.build_agent(config, context)
-        loop = loop_spec.loop_cls(config, tf_env, built, env_steps, device=device)
+        loop_cls = loop_spec.loop_cls
+        if getattr(config.loop, "num_actors", 0) > 0:
+            loop_cls = loop_spec.actor_loop_cls  # Ray actors collect: tfa_suite.loops.actors
+        loop = loop_cls(config, tf_env, built, env_steps, device=device)
         eval_seed = config.run.seed + EVAL_SEED_OFFSET
         eval_env = training_env.make_tf_eval_env(config, spec, config.run.eval_episodes, eval_seed)
         graph_evaluator = (
@@ -130,4 +133,9 @@ def train(config: TrainConfig) -> TrainResult:
         random.seed(config.run.seed)
         parts = build(config, spec)
         session = Session(parts, spec, target, config.run.seed + EVAL_SEED_OFFSET, start_time)
-        return session.run()
+        try:
+            return session.run()
+        finally:
+            close = getattr(parts.loop, "close", None)
+            if close is not None:
+                close()  # a loop's processes (Ray actors) end with the run, whatever happened

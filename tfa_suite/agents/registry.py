@@ -67,6 +67,10 @@ class BuiltAgent:
     # False: the agent needs whole [N, T] sequences, one update per rollout (REINFORCE
     # computes its returns along time).
     rollout_entries_independent: bool = False
+    # Replay loop with --num_actors and --actor_exploration=apex only: (actor index, number
+    # of actors) -> (that actor's collect policy, a few words saying how it explores), as
+    # Ape-X gives each actor its own fixed epsilon. None: the agent has no such scheme.
+    actor_collect_policy: Callable[[int, int], tuple[tf_policy.TFPolicy, str]] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Loop kinds by name: how data flows from the environment to the agent's train step.
 
 - `replay`: collect into a replay buffer and train on samples of it (DQN, C51, DDPG,
-  TD3, SAC, tabular Q): `tfa_suite.loops.replay`.
+  TD3, SAC, tabular Q): `tfa_suite.loops.replay`; with `--num_actors > 0`, Ray actor
+  processes collect and this process trains: `tfa_suite.loops.actors`.
 - `rollout`: collect a fixed rollout with the current policy, train on it, discard it
   (REINFORCE, A2C, PPO): `tfa_suite.loops.rollout`.
 
@@ -26,12 +27,17 @@ class LoopSpec:
     name: str
     config_cls: type[Section]
     loop_cls: Any  # constructed as loop_cls(config, tf_env, built_agent, env_steps, device)
+    # Built instead of loop_cls when the loop section's num_actors > 0 (same arguments).
+    actor_loop_cls: Any = None
 
 
 def _replay() -> LoopSpec:
-    from tfa_suite.loops.replay import ReplayConfig, ReplayLoop
+    from tfa_suite.loops.actors import ActorReplayConfig, ActorReplayLoop
+    from tfa_suite.loops.replay import ReplayLoop
 
-    return LoopSpec("replay", ReplayConfig, ReplayLoop)
+    # ActorReplayConfig is ReplayConfig plus the --num_actors fields, which other loop
+    # kinds lack, so their agents refuse those flags.
+    return LoopSpec("replay", ActorReplayConfig, ReplayLoop, actor_loop_cls=ActorReplayLoop)
 
 
 def _rollout() -> LoopSpec:

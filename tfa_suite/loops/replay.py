@@ -140,26 +140,8 @@ class ReplayLoop(tf.Module):
         device: str = "/CPU:0",
     ):
         super().__init__(name="collect_train_loop")
-        cfg: ReplayConfig = config.loop  # type: ignore[assignment]
-        num_envs = tf_env.batch_size
-        _check_sequence_fits(cfg, num_envs, built.train_sequence_length)
-        self._cfg = cfg
-        self._num_envs = num_envs
-        self._agent = built.agent
-        self.env_steps = env_steps
-        self.episodes = tf_metrics.NumberOfEpisodes()
-        self.train_return = tf_metrics.AverageReturnMetric(
-            batch_size=num_envs, buffer_size=max(10, num_envs)
-        )
-        self.replay = make_replay(
-            built.agent.collect_data_spec,
-            num_envs,
-            math.ceil(cfg.replay_capacity / num_envs),
-            device,
-        )
-        self._sample_errors = None
-        if cfg.replay_sampler == "prioritized":
-            self.replay = self._prioritized(config, built, device)
+        self._init_replay(config, built, env_steps, tf_env.batch_size, device)
+        cfg = self._cfg
         observers = [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
         self._collect_driver = dynamic_step_driver.DynamicStepDriver(
             tf_env,
@@ -179,6 +161,39 @@ class ReplayLoop(tf.Module):
             )
         self._sample_steps = built.train_sequence_length
         self._device = device
+
+    def _init_replay(
+        self,
+        config: TrainConfig,
+        built: BuiltAgent,
+        env_steps: tf_metrics.EnvironmentSteps,
+        num_rows: int,
+        device: str,
+    ) -> None:
+        """The replay (one row per env that feeds it), its sampler and the episode metrics.
+
+        Shared with `tfa_suite.loops.actors.ActorReplayLoop`, whose replay has one row per
+        env of every actor.
+        """
+        cfg: ReplayConfig = config.loop  # type: ignore[assignment]
+        _check_sequence_fits(cfg, num_rows, built.train_sequence_length)
+        self._cfg = cfg
+        self._num_envs = num_rows
+        self._agent = built.agent
+        self.env_steps = env_steps
+        self.episodes = tf_metrics.NumberOfEpisodes()
+        self.train_return = tf_metrics.AverageReturnMetric(
+            batch_size=num_rows, buffer_size=max(10, num_rows)
+        )
+        self.replay = make_replay(
+            built.agent.collect_data_spec,
+            num_rows,
+            math.ceil(cfg.replay_capacity / num_rows),
+            device,
+        )
+        self._sample_errors = None
+        if cfg.replay_sampler == "prioritized":
+            self.replay = self._prioritized(config, built, device)
 
     def _prioritized(
         self, config: TrainConfig, built: BuiltAgent, device: str
@@ -267,23 +282,26 @@ class ReplayLoop(tf.Module):
                 lambda i: i < num_iterations, iteration, [tf.constant(0, num_iterations.dtype)]
             )
 
+    def _train_body(self, j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One gradient step on a replay sample: the body of the train `tf.while_loop`s."""
+        experience, info = self.replay.get_next(
+            sample_batch_size=self._cfg.batch_size, num_steps=self._sample_steps
+        )
+        if self._sample_errors is None:
+            return j + 1, loss_sum + self._agent.train(experience).loss
+        # Prioritized: importance weights into the loss, then the drawn windows'
+        # priorities from this step's per-sample errors.
+        loss_info = self._agent.train(experience, weights=info.weights)
+        updated = self.replay.update_priorities(info.leaves, self._sample_errors(loss_info))
+        with tf.control_dependencies([updated]):
+            return j + 1, loss_sum + loss_info.loss
+
     # autograph=False: the loops are explicit tf.while_loops, and letting autograph convert
     # TF-Agents' drivers and agents recursively costs seconds of tracing. Both counts are
     # tensors, so this traces once for initial collection and training alike.
     @tf.function(autograph=False)
     def collect_train(self, num_iterations: tf.Tensor, train_steps: tf.Tensor) -> tf.Tensor:
-        def train_body(j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            experience, info = self.replay.get_next(
-                sample_batch_size=self._cfg.batch_size, num_steps=self._sample_steps
-            )
-            if self._sample_errors is None:
-                return j + 1, loss_sum + self._agent.train(experience).loss
-            # Prioritized: importance weights into the loss, then the drawn windows'
-            # priorities from this step's per-sample errors.
-            loss_info = self._agent.train(experience, weights=info.weights)
-            updated = self.replay.update_priorities(info.leaves, self._sample_errors(loss_info))
-            with tf.control_dependencies([updated]):
-                return j + 1, loss_sum + loss_info.loss
+        train_body = self._train_body
 
         def iteration(i: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             # Automatic control dependencies order these stateful ops as written: the

@@ -1,0 +1,200 @@
+"""The collecting side of `--num_actors`: what runs inside each Ray actor process.
+
+`CollectWorker` is a plain class; `tfa_suite.loops.actors` turns it into a Ray actor with
+`ray.remote(CollectWorker)`, so this module imports neither Ray nor, until an instance is
+made, TensorFlow. Each worker holds
+
+- its own batched training env (the run's env, `--num_envs` copies, its own seeds) and
+- the agent built exactly as the learner builds it, used only for its collect policies,
+
+and answers `collect` calls: load the learner's policy weights if their version is new,
+step the env a fixed number of batched steps in one compiled `tf.while_loop`, and return
+the time-major [T, num_envs] trajectory fields as numpy arrays for the learner's replay.
+
+Why a fixed T instead of TF-Agents' `DynamicStepDriver`: the driver counts only
+non-boundary steps, so its output length varies, and the learner adds one round of every
+actor's segment at once (one replay row per actor env), which needs equal lengths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from typing import Any
+
+# TensorFlow's thread pools are sized when its runtime starts; one thread each keeps N
+# actors from oversubscribing the cores the learner trains on.
+THREADS_PER_ACTOR = 1
+
+
+def failure_line(error: BaseException) -> str:
+    """One line for an exception raised while stepping: the env's own message if any.
+
+    A Python env runs inside `py_function`, so its exception reaches us as a TensorFlow
+    error with the traced graph's stack attached; the last `SomethingError: ...` line is
+    the env's own message.
+    """
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    if not lines:
+        return type(error).__name__
+    cause = next(
+        (ln for ln in reversed(lines) if re.match(r"^[A-Za-z_.]+(Error|Exception):", ln)),
+        None,
+    )
+    return cause or f"{type(error).__name__}: {lines[-1]}"
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux), reported with `describe`."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class CollectWorker:
+    """One actor: a batched env and the collect policies, collecting on request."""
+
+    def __init__(
+        self,
+        config_json: dict[str, Any],
+        index: int,
+        num_actors: int,
+        seed: int,
+        exploration: str,
+    ):
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        import tfa_suite  # noqa: F401  isort: skip  (Keras 2 before TensorFlow loads)
+
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS_PER_ACTOR)
+        tf.config.threading.set_inter_op_parallelism_threads(THREADS_PER_ACTOR)
+        from tf_agents.metrics import tf_metrics
+
+        from tfa_suite import agents
+        from tfa_suite.agents.registry import AgentContext
+        from tfa_suite.config import config_from_json
+        from tfa_suite.envs import training_env
+        from tfa_suite.training import env_spec
+
+        self._tf = tf
+        config = config_from_json(config_json).replace(seed=seed)
+        self.index = index
+        tf.random.set_seed(seed)
+        with tf.device("/CPU:0"):
+            self._env, self.backend = training_env.make_train_env(config, env_spec(config))
+            self._env_steps = tf_metrics.EnvironmentSteps()
+            context = AgentContext(
+                time_step_spec=self._env.time_step_spec(),
+                action_spec=self._env.action_spec(),
+                train_step=tf.Variable(0, dtype=tf.int64, name="train_step"),
+                # Schedules (DQN's epsilon) read this; each call sets it to the learner's.
+                env_steps=self._env_steps,
+                initial_collect_steps=config.loop.initial_collect_steps,
+                num_envs=self._env.batch_size,
+            )
+            built = agents.build_agent(config, context)
+        self._data_spec = built.agent.collect_data_spec
+        # Every collect policy acts through the greedy policy's variables (DQN's Q-network,
+        # the actor-critics' actor); those are what the learner sends.
+        self._variables = built.greedy_policy.variables()
+        self._version = -1
+        collect_policy, self.exploration = built.collect_policy, "the agent's own schedule"
+        if exploration == "apex":
+            collect_policy, self.exploration = built.actor_collect_policy(index, num_actors)
+        self._collect = {
+            False: self._make_collect(collect_policy),
+            True: self._make_collect(built.initial_collect_policy),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Where this actor runs and how it explores (printed by the learner at start)."""
+        return dict(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            backend=self.backend,
+            exploration=self.exploration,
+            rss_bytes=resident_bytes(),
+        )
+
+    def _make_collect(self, policy):  # noqa: ANN001, ANN202
+        tf = self._tf
+        from tf_agents.trajectories import trajectory as trajectory_lib
+
+        env, envs = self._env, self._env.batch_size
+        spec = self._data_spec
+        if tf.nest.flatten(policy.policy_state_spec):
+            raise ValueError("actors collect with policies without recurrent state")
+
+        @tf.function(autograph=False)
+        def collect(num_steps: tf.Tensor):  # noqa: ANN202
+            time_step = env.current_time_step()
+            policy_state = policy.get_initial_state(envs)
+            arrays = tf.nest.map_structure(
+                lambda s: tf.TensorArray(s.dtype, size=num_steps, element_shape=[envs, *s.shape]),
+                spec,
+            )
+
+            def step(t, time_step, arrays):  # noqa: ANN001, ANN202
+                action_step = policy.action(time_step, policy_state)
+                next_time_step = env.step(action_step.action)
+                entry = trajectory_lib.from_transition(time_step, action_step, next_time_step)
+                self._env_steps(entry)  # schedules advance within the call, as in one process
+                arrays = tf.nest.map_structure(lambda a, x: a.write(t, x), arrays, entry)
+                return t + 1, next_time_step, arrays
+
+            with tf.device("/CPU:0"):
+                _, _, arrays = tf.while_loop(
+                    lambda t, *_: t < num_steps, step, (tf.constant(0), time_step, arrays)
+                )
+            return [a.stack() for a in tf.nest.flatten(arrays)]  # each [T, envs, ...]
+
+        return collect
+
+    def collect(
+        self,
+        num_steps: int,
+        initial: bool,
+        env_steps: int,
+        weights: tuple[int, list[Any]],
+    ) -> dict[str, Any]:
+        """`num_steps` batched steps; returns the trajectory fields and the call's figures.
+
+        `weights` is (version, [ObjectRef of the variables' values]): the reference sits in
+        a list so Ray passes it unresolved and the values are fetched only when the version
+        is new. `env_steps` is the learner's count where this call's data will start.
+        """
+        start = time.monotonic()
+        version, (ref,) = weights
+        if version != self._version:
+            import ray
+
+            self._load(ray.get(ref))
+            self._version = version
+        self._env_steps.environment_steps.assign(env_steps)
+        try:
+            items = self._collect[bool(initial)](self._tf.constant(num_steps))
+        except self._tf.errors.OpError as e:
+            # A plain exception with one line crosses the process boundary cleanly.
+            raise RuntimeError(
+                f"the environment failed while stepping: {failure_line(e)}"
+            ) from None
+        arrays = [x.numpy() for x in items]
+        counted = int(self._env_steps.result()) - env_steps
+        return dict(items=arrays, env_steps=counted, seconds=time.monotonic() - start)
+
+    def _load(self, values: list[Any]) -> None:
+        if len(values) != len(self._variables):
+            raise ValueError(
+                f"the learner sent {len(values)} policy variables; this actor's policy has "
+                f"{len(self._variables)}"
+            )
+        for variable, value in zip(self._variables, values):
+            variable.assign(value)
