@@ -82,11 +82,15 @@ def assert_counters_monotone(table: list[dict[str, str]]) -> None:
 
 
 def test_two_actor_run_writes_every_output(tmp_path, binaries):
+    """With Ape-X's per-actor epsilons (the other runs use the shared schedule)."""
     root = str(tmp_path / "run")
-    done = binaries.run(
-        "experiments/train.py", *RUN_FLAGS, "--num_env_steps=2400", f"--root_dir={root}"
-    )
+    flags = [*RUN_FLAGS, "--actor_exploration=apex", "--num_env_steps=2400", f"--root_dir={root}"]
+    done = binaries.run("experiments/train.py", *flags)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "per-actor exploration: actor 0 epsilon 0.4 (Ape-X); actor 1 epsilon 0.000655 (Ape-X)"
+        in done.stdout
+    ), done.stdout
     for name in (
         "config.json",
         "flags.txt",
@@ -122,20 +126,12 @@ def test_two_actor_run_writes_every_output(tmp_path, binaries):
     assert wait_gone(actor_pids(done.stdout), 30) == []
 
     # Finished: the same command only reports it, without starting Ray.
-    again = binaries.run(
-        "experiments/train.py", *RUN_FLAGS, "--num_env_steps=2400", f"--root_dir={root}"
-    )
+    again = binaries.run("experiments/train.py", *flags)
     assert again.returncode == 0 and "already complete" in again.stdout
     assert "Ray actors up" not in again.stdout
 
     # num_actors is part of the experiment (the replay's rows): a resume with another is refused.
-    other = binaries.run(
-        "experiments/train.py",
-        *RUN_FLAGS,
-        "--num_actors=3",
-        "--num_env_steps=4000",
-        f"--root_dir={root}",
-    )
+    other = binaries.run("experiments/train.py", *flags, "--num_actors=3")
     assert other.returncode == 2
     assert "num_actors: run has 2, flags give 3" in other.stderr
     assert "Traceback" not in other.stderr
