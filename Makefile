@@ -9,12 +9,13 @@ ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
-.PHONY: help install train-cartpole train-atari train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
+.PHONY: help install train-cartpole train-atari train-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
 	@echo "make train-cartpole          train DQN on CartPole-v1 until solved (SEED=0, ARGS=...)"
 	@echo "make train-atari             DQN from pixels (GAME=Pong, ATARI_CONFIG=..., SEED, ARGS)"
+	@echo "make train-pong-pg           REINFORCE on Pong from pixels, after Karpathy 2016 (SEED, ARGS)"
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
 	@echo "make train-finance           AGENT=ddpg|td3|sac on the finance simulation, then its baseline report"
 	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
@@ -59,6 +60,11 @@ GAME ?= Pong
 ATARI_CONFIG ?= experiments/configs/pong_fast.cfg
 train-atari: $(STAMP)
 	$(PY) experiments/train.py --flagfile=$(ATARI_CONFIG) --env=ALE/$(GAME)-v5 --seed=$(SEED) $(ARGS)
+
+# Policy gradient on Pong from pixels (experiments/configs/pong_pg.cfg): a long run; it
+# checkpoints every 250k env steps, and rerunning the command resumes it.
+train-pong-pg: $(STAMP)
+	$(PY) experiments/train.py --flagfile=experiments/configs/pong_pg.cfg --seed=$(SEED) $(ARGS)
 
 # Continuous control on the compiled TF Pendulum: experiments/configs/pendulum_$(AGENT).cfg.
 AGENT ?= sac
