@@ -12,7 +12,7 @@ from tf_agents.trajectories import trajectory
 
 from tfa_suite.agents import AgentContext, build_agent
 from tfa_suite.agents.c51 import C51Agent
-from tfa_suite.agents.nstep import crosses_truncation
+from tfa_suite.agents.nstep import crosses_episode_end, crosses_seam, crosses_truncation
 from tfa_suite.config import make_config
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec
@@ -50,7 +50,25 @@ def test_only_windows_running_past_a_truncation_are_found():
     np.testing.assert_array_equal(found, [False, True, False, False, True])
 
 
-def test_one_step_windows_never_cross():
+# A replay row cut and restarted (a resumed python env, a replaced actor): MID then FIRST.
+SEAM_INSIDE = ([M, M, F, M], [M, M, M, M], [1, 1, 1, 1])
+SEAM_AT_BOOTSTRAP = ([M, M, M, F], [M, M, M, M], [1, 1, 1, 1])
+NEW_EPISODE = ([L, F, M, M], [F, M, M, M], [1, 1, 1, 1])  # starts at a boundary: no seam
+
+
+def test_seams_are_found_but_real_episode_starts_are_not():
+    rows = [SEAM_INSIDE, SEAM_AT_BOOTSTRAP, NEW_EPISODE, PLAIN, TERMINATED_INSIDE]
+    batch = windows(rows)
+    np.testing.assert_array_equal(crosses_seam(batch).numpy(), [True, True, False, False, False])
+    assert not crosses_truncation(batch).numpy()[:2].any()  # a different case
+    np.testing.assert_array_equal(
+        crosses_episode_end(batch).numpy(), [True, True, False, False, False]
+    )
+    one_step = windows([([M, F], [M, M], [1, 1]), ([L, F], [F, M], [1, 1])])
+    np.testing.assert_array_equal(crosses_seam(one_step).numpy(), [True, False])
+
+
+def test_one_step_windows_never_cross_a_truncation():
     rows = [([M, L], [L, F], [1, 1]), ([M, M], [M, M], [1, 1])]
     assert not crosses_truncation(windows(rows)).numpy().any()
 
@@ -71,17 +89,20 @@ def build(agent: str, **fields):
 @pytest.mark.parametrize("double_dqn", [False, True])
 def test_dqn_loss_leaves_out_exactly_the_crossing_windows(double_dqn):
     agent = build("dqn", double_dqn=double_dqn, gamma=0.9)
-    batch = windows([PLAIN, TRUNCATED_INSIDE, TERMINATED_INSIDE, TRUNCATED_AT_BOOTSTRAP])
+    batch = windows(
+        [PLAIN, TRUNCATED_INSIDE, TERMINATED_INSIDE, TRUNCATED_AT_BOOTSTRAP, SEAM_INSIDE]
+    )
     base = dqn_agent.DdqnAgent if double_dqn else dqn_agent.DqnAgent
     assert isinstance(agent, base)
     info = agent._loss(batch, gamma=0.9)
     # TF-Agents' own loss on the same batch, with the crossing window weighted 0 by hand.
-    expected = base._loss(agent, batch, gamma=0.9, weights=tf.constant([1.0, 0.0, 1.0, 1.0]))
+    weights = tf.constant([1.0, 0.0, 1.0, 1.0, 0.0])
+    expected = base._loss(agent, batch, gamma=0.9, weights=weights)
     assert float(info.loss) == pytest.approx(float(expected.loss), rel=1e-6)
     unmasked = base._loss(agent, batch, gamma=0.9)
     assert float(unmasked.loss) != pytest.approx(float(info.loss))  # the window mattered
     errors = info.extra.td_error.numpy()
-    assert errors[1] == 0.0 and np.all(errors[[0, 2, 3]] != 0.0)  # its priority is 0
+    assert errors[1] == errors[4] == 0.0 and np.all(errors[[0, 2, 3]] != 0.0)  # priority 0
 
 
 def test_c51_loss_leaves_out_the_crossing_windows():

@@ -131,15 +131,8 @@ def test_gae_matches_a_per_entry_loop_on_random_rollouts(gamma, lam):
 def uniform_reinforce(tmp_path, tiny_config, **fields):
     """A REINFORCE agent (no baseline, no normalization) whose policy is exactly uniform,
     so log pi(a|o) = -log 2 for every action and its loss exposes the returns it used."""
-    config = resolve_config(
-        tiny_config(
-            str(tmp_path / "run"),
-            agent="reinforce",
-            use_value_baseline=False,
-            normalize_returns=False,
-            **fields,
-        )
-    )
+    fields = {"use_value_baseline": False, "normalize_returns": False, **fields}
+    config = resolve_config(tiny_config(str(tmp_path / "run"), agent="reinforce", **fields))
     parts = build(config, envs.EnvSpec(config.run.env))
     for variable in parts.agent._actor_network.trainable_variables:  # noqa: SLF001
         variable.assign(tf.zeros_like(variable))
@@ -187,6 +180,41 @@ def test_reinforce_returns_restart_at_every_scored_point(tmp_path, tiny_config):
     ]
     expected = math.log(2.0) * sum(returns) / 4
     assert reinforce_loss(parts, rollout(**SCORED)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_reinforce_standardizes_over_the_entries_it_trains_on(tmp_path, tiny_config):
+    # A 4-step episode, its boundary, then 10 steps of an episode the rollout cuts off.
+    # Standardized over the 4 trained entries, the advantages sum to 0, and under a
+    # uniform policy so does the loss; over the whole batch (TF-Agents) it would not.
+    parts = uniform_reinforce(tmp_path, tiny_config, normalize_returns=True)
+    steps = [FIRST, MID, MID, MID, LAST, FIRST] + [MID] * 10
+    nexts = [MID, MID, MID, LAST, FIRST] + [MID] * 11
+    batch = rollout(steps, nexts, [1.0] * 16, [1.0] * 16, observation_dims=4)
+    assert reinforce_loss(parts, batch) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_ppo_observation_normalizer_moves_only_after_a_rollouts_updates(tmp_path, tiny_config):
+    config = resolve_config(
+        tiny_config(str(tmp_path / "run"), agent="ppo", normalize_observations=True)
+    )
+    parts = build(config, envs.EnvSpec(config.run.env))
+    parts.loop.run(2)  # the normalizer has taken in two rollouts
+    collected, time_step = parts.loop._collect()  # noqa: SLF001
+    policy = parts.built.collect_policy
+    n, t = collected.step_type.shape
+
+    def logits_now():
+        flat = tf.nest.map_structure(lambda x: tf.reshape(x, [n * t, *x.shape[2:]]), collected)
+        step = ts.TimeStep(flat.step_type, flat.reward, flat.discount, flat.observation)
+        return policy.distribution(step).info["dist_params"]["logits"].numpy()
+
+    stored = tf.reshape(collected.policy_info["dist_params"]["logits"], [n * t, -1]).numpy()
+    parts.built.prepare_rollout(collected, time_step)  # advantages, before the updates
+    # What the first minibatch's update sees: the probabilities the actions were drawn
+    # with (importance ratio 1).
+    np.testing.assert_allclose(logits_now(), stored, rtol=1e-5, atol=1e-6)
+    parts.built.after_rollout_updates(collected)
+    assert np.abs(logits_now() - stored).max() > 1e-4  # the normalizer moved, afterwards
 
 
 def test_points_mark_only_rewarded_entries_and_keep_the_boundaries():

@@ -75,8 +75,9 @@ class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
                 f"C51 with n_step_update={self._n_step_update} trains on windows of {steps} "
                 f"steps, not {experience.step_type.shape[1]}"
             )
-        # n-step windows that run past a time limit into the next episode: weight 0.
-        keep = tf.cast(~nstep.crosses_truncation(experience), tf.float32)
+        # Windows that run past a time limit into the next episode, or across a seam
+        # where a replay row restarted: weight 0 (tfa_suite.agents.nstep).
+        keep = tf.cast(~nstep.crosses_episode_end(experience), tf.float32)
         weights = keep if weights is None else weights * keep
         first = tf.nest.map_structure(lambda x: x[:, :2], experience)
         last = tf.nest.map_structure(lambda x: x[:, -2:], experience)

@@ -1,4 +1,4 @@
-"""n-step windows that run past a truncated episode's end: found and left out of the loss.
+"""Replay windows that run past a truncated episode's end or a seam: left out of the loss.
 
 A replay sample for n-step targets is a window of n + 1 consecutive entries: rewards and
 discounts of entries 0..n-1, bootstrapped from the observation of entry n. TF-Agents'
@@ -15,8 +15,12 @@ DQN-family losses sum the window's discounted rewards and bootstrap from its las
 The exact target for such a window would stop at the truncation and bootstrap there, with
 a shorter horizon; TF-Agents' losses have no per-sample horizon, so instead those windows
 get weight 0, and their errors (prioritized replay's priorities) are 0. They are the
-windows starting in the last n - 1 steps before a time limit; every other window, and all
-of them for n = 1, trains exactly as before.
+windows starting in the last n - 1 steps before a time limit.
+
+The same goes for windows across a *seam*, where a replay row was cut and restarted (a
+python-env run resumed, a Ray actor replaced): a mid-episode entry followed directly by
+a new episode's FIRST one, with no LAST between. Every other window trains exactly as
+before.
 """
 
 from __future__ import annotations
@@ -36,9 +40,26 @@ def crosses_truncation(experience) -> tf.Tensor:  # noqa: ANN001
     return tf.reduce_any(cut, axis=1)
 
 
+def crosses_seam(experience) -> tf.Tensor:  # noqa: ANN001
+    """[B] bool: the window steps from a mid-episode entry straight into a FIRST one.
+
+    That is no transition at all: it is where a row of the replay was cut and restarted
+    (a python-env run resumed from a checkpoint, a Ray actor replaced). Without a LAST
+    entry between them, the stored 'transition' joins two unrelated states.
+    """
+    first = tf.equal(experience.step_type[:, 1:], ts.StepType.FIRST)
+    after_boundary = tf.equal(experience.step_type[:, :-1], ts.StepType.LAST)
+    return tf.reduce_any(first & ~after_boundary, axis=1)
+
+
+def crosses_episode_end(experience) -> tf.Tensor:  # noqa: ANN001
+    """[B] bool: left out of the loss, past a truncation or across a seam."""
+    return crosses_truncation(experience) | crosses_seam(experience)
+
+
 def keep_weights(experience, weights) -> tf.Tensor:  # noqa: ANN001
-    """`weights` (or ones) times 0 for windows that cross a truncation."""
-    keep = tf.cast(~crosses_truncation(experience), tf.float32)
+    """`weights` (or ones) times 0 for windows that cross a truncation or a seam."""
+    keep = tf.cast(~crosses_episode_end(experience), tf.float32)
     return keep if weights is None else tf.cast(weights, tf.float32) * keep
 
 
@@ -50,7 +71,7 @@ class TruncationMasked:
         info = super()._loss(experience, *args, weights=weights, **kwargs)
         extra = info.extra
         if isinstance(extra, dqn_agent.DqnLossInfo):
-            keep = tf.cast(~crosses_truncation(experience), extra.td_error.dtype)
+            keep = tf.cast(~crosses_episode_end(experience), extra.td_error.dtype)
             extra = extra._replace(td_error=extra.td_error * keep)
         return tf_agent.LossInfo(info.loss, extra)
 

@@ -18,8 +18,9 @@
 
 TF-Agents' PPO normalizes the advantages of every train call (here: every minibatch, as
 SB3 does); it has no switch for it. Observation normalization (`--normalize_observations`)
-is TF-Agents' streaming normalizer inside the policies, updated once per rollout after the
-advantages are computed, not once per minibatch (`update_normalizers_in_train=False`).
+is TF-Agents' streaming normalizer inside the policies, updated once per rollout after its
+updates, not once per minibatch (`update_normalizers_in_train=False`), so every update of
+a rollout sees the normalization it was collected with.
 
 Greedy evaluation and the export take the action distribution's mode, through
 `GreedyPolicy`, which clips continuous actions to the action bounds (TF-Agents builds its
@@ -270,19 +271,54 @@ def points_as_returns_ends(rollout: trajectory_lib.Trajectory) -> trajectory_lib
     return rollout._replace(next_step_type=tf.where(scored, last, rollout.next_step_type))
 
 
-class EpisodeReinforceAgent(reinforce_agent.ReinforceAgent):
-    """`ReinforceAgent` that skips a rollout in which no return is complete.
+def trained_entries(experience: trajectory_lib.Trajectory) -> tf.Tensor:
+    """[N, T] float: the entries `ReinforceAgent` learns from.
 
-    Its loss asserts at least one complete episode in the batch, so a rollout shorter
-    than every episode in it (long games, short `--rollout_steps`) would stop the run with
-    an in-graph error. Such a rollout holds no complete return to learn from; it makes no
-    update, and reports a loss of 0.
+    An entry counts when its return is complete (an episode, or a point, ends at or after
+    it in its row: `Trajectory.is_last` marks the ends) and it is a real transition, not a
+    LAST -> FIRST boundary entry.
     """
+    ends = tf.cast(experience.is_last(), tf.float32)
+    complete = tf.math.cumsum(ends, axis=1, reverse=True) > 0
+    return tf.cast(complete & ~experience.is_boundary(), tf.float32)
+
+
+class EpisodeReinforceAgent(reinforce_agent.ReinforceAgent):
+    """`ReinforceAgent` with three repairs for training on fixed rollouts.
+
+    - A rollout in which no return is complete (long games, short `--rollout_steps`)
+      makes no update and reports a loss of 0: TF-Agents' loss asserts a complete episode
+      in every batch, an in-graph error that would stop the run.
+    - `--normalize_returns` standardizes the returns (or advantages) over the entries that
+      are trained on. TF-Agents standardizes over the whole [N, T] batch, the cut-off tail
+      after a row's last episode end and the boundary entries included, which shifts the
+      mean of what is reinforced.
+    - Boundary entries get weight 0 in the value loss as well: TF-Agents masks them only in
+      the policy loss, so the value of an episode's final observation was fit to the next
+      episode's return.
+    """
+
+    def __init__(self, *args, standardize: bool, **kwargs):  # noqa: ANN002, ANN003
+        self._standardize = standardize
+        self._trained = None  # the batch's trained_entries, set while _train traces
+        super().__init__(*args, normalize_returns=False, advantage_fn=self._advantages, **kwargs)
+
+    def _advantages(self, returns: tf.Tensor, value_preds: tf.Tensor | None) -> tf.Tensor:
+        advantages = returns if value_preds is None else returns - value_preds
+        if not self._standardize:
+            return advantages
+        weights = self._trained
+        count = tf.maximum(tf.reduce_sum(weights), 1.0)
+        mean = tf.reduce_sum(advantages * weights) / count
+        variance = tf.reduce_sum(tf.square(advantages - mean) * weights) / count
+        return (advantages - mean) / (tf.sqrt(variance) + 1e-8)
 
     def _train(self, experience, weights=None):  # noqa: ANN001, ANN202
         # Trajectory.is_last: the entry's next step is LAST, i.e. an episode (or with
         # --reset_return_on_reward, a point) ends with it.
         ended = tf.reduce_any(experience.is_last())
+        real = tf.cast(~experience.is_boundary(), tf.float32)
+        weights = real if weights is None else weights * real
 
         def skip() -> tf_agent.LossInfo:
             zero = tf.constant(0.0)
@@ -290,6 +326,7 @@ class EpisodeReinforceAgent(reinforce_agent.ReinforceAgent):
             return tf_agent.LossInfo(zero, extra)
 
         def update() -> tf_agent.LossInfo:
+            self._trained = trained_entries(experience)
             info = super(EpisodeReinforceAgent, self)._train(experience, weights)
             extra = reinforce_agent.ReinforceAgentLossInfo(
                 *[tf.convert_to_tensor(v, tf.float32) for v in info.extra]
@@ -310,7 +347,7 @@ def build_reinforce(config: TrainConfig, context: AgentContext) -> BuiltAgent:
         value_network=_value(cfg, context) if cfg.use_value_baseline else None,
         value_estimation_loss_coef=cfg.value_coef,
         gamma=cfg.gamma,
-        normalize_returns=cfg.normalize_returns,
+        standardize=cfg.normalize_returns,
         gradient_clipping=cfg.gradient_clipping or None,
         entropy_regularization=cfg.entropy_coef or None,
         train_step_counter=context.train_step,
@@ -372,10 +409,14 @@ def _ppo_family(config: TrainConfig, context: AgentContext, clip_ratio: float) -
         advantages, returns = gae(
             scaled, rollout.policy_info["value_prediction"], bootstrap, gamma, lam
         )
-        # After the values above, so the whole rollout used one normalization.
-        agent.update_observation_normalizer(rollout.observation)
         info = dict(rollout.policy_info, advantage=advantages, **{"return": returns})
         return rollout._replace(policy_info=info)
+
+    def after_updates(rollout: trajectory_lib.Trajectory) -> tf.Operation:
+        # Only now, so collection and every update of this rollout saw one normalization:
+        # the stored action probabilities and the trained ones start out equal (ratio 1).
+        agent.update_observation_normalizer(rollout.observation)
+        return tf.no_op()
 
     return BuiltAgent(
         agent=agent,
@@ -386,6 +427,7 @@ def _ppo_family(config: TrainConfig, context: AgentContext, clip_ratio: float) -
         scalars=_scalars(optimizer),
         prepare_rollout=prepare,
         rollout_entries_independent=True,
+        after_rollout_updates=after_updates if cfg.normalize_observations else None,
     )
 
 

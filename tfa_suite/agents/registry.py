@@ -67,6 +67,9 @@ class BuiltAgent:
     # False: the agent needs whole [N, T] sequences, one update per rollout (REINFORCE
     # computes its returns along time).
     rollout_entries_independent: bool = False
+    # Rollout loop only: run after a rollout's last update (PPO, A2C: the observation
+    # normalizer takes in the rollout only then). None: nothing.
+    after_rollout_updates: Callable[[Any], Any] | None = None
     # Replay loop with --num_actors and --actor_exploration=apex only: (actor index, number
     # of actors) -> (that actor's collect policy, a few words saying how it explores), as
     # Ape-X gives each actor its own fixed epsilon. None: the agent has no such scheme.

@@ -16,7 +16,8 @@ describes the design, its measured costs and how far it scales.
   env's steps in order and every sampled window is a real stretch of one episode. A
   TF-Agents replay adds to all rows at once, so segments are added in rounds: the k-th
   call of every actor, together. A restarted actor begins new episodes in its rows, which
-  leaves one spurious transition per env there, as a resumed python-env run does.
+  leaves a seam per env there, as a resumed python-env run does; the DQN family gives
+  windows across a seam weight 0 (`tfa_suite.agents.nstep`).
 - **Replay ratio**: the learner makes `--replay_ratio` gradient steps per env step
   collected after the initial collection (by default the single-process ratio,
   `--train_steps_per_iteration / --collect_steps_per_iteration`). It never trains ahead

@@ -195,7 +195,16 @@ class RolloutLoop(tf.Module):
         experience = rollout
         if built.prepare_rollout is not None:
             experience = built.prepare_rollout(rollout, time_step)
-        if not built.rollout_entries_independent:
+        loss = self._updates(experience)
+        if built.after_rollout_updates is not None:
+            with tf.control_dependencies([loss]):
+                done = built.after_rollout_updates(rollout)
+            with tf.control_dependencies([done]):
+                loss = tf.identity(loss)
+        return loss
+
+    def _updates(self, experience: trajectory_lib.Trajectory) -> tf.Tensor:
+        if not self._built.rollout_entries_independent:
             return self._agent.train(experience).loss
 
         # Independent entries: [N, T, ...] -> [N*T, 1, ...], so each entry is a sequence of
