@@ -110,12 +110,14 @@ def test_two_actor_run_writes_every_output(tmp_path, binaries):
     # Per-actor throughput in every training row, and the replay ratio met at each one.
     training = [r for r in table if r["loss"]]
     assert training
+    rates = ("actor0_env_steps_per_sec", "actor1_env_steps_per_sec", "learner_updates_per_sec")
     for r in training:
-        assert float(r["actor0_env_steps_per_sec"]) >= 0
-        assert float(r["actor1_env_steps_per_sec"]) >= 0
-        assert float(r["learner_updates_per_sec"]) >= 0
+        # A row may fall between two rounds of one actor (rate 0), never below 0.
+        assert all(math.isfinite(float(r[k])) and float(r[k]) >= 0 for k in rates)
         assert int(r["train_steps"]) == math.floor(RATIO * (int(r["env_steps"]) - 200))
-    assert float(training[-1]["actor0_env_steps_per_sec"]) > 0
+    # Both actors delivered and the learner trained, over the run.
+    for k in rates:
+        assert sum(float(r[k]) for r in training) > 0, k
     # The same tags in TensorBoard.
     from tensorboard.backend.event_processing import event_accumulator
 

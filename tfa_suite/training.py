@@ -23,7 +23,8 @@ from tfa_suite.config import TrainConfig, validate
 from tfa_suite.envs import training_env
 from tfa_suite.graph_eval import GraphEvaluator
 from tfa_suite.precision import graph_precision
-from tfa_suite.run_outputs import TrainResult
+from tfa_suite.run_dir import RunDir
+from tfa_suite.run_outputs import TrainResult, finished_result
 from tfa_suite.session import Session, TrainingDiverged
 
 __all__ = ["EVAL_SEED_OFFSET", "Parts", "TrainingDiverged", "build", "resolve_config", "train"]
@@ -134,6 +135,13 @@ def train(config: TrainConfig) -> TrainResult:
         parts = build(config, spec)
         session = Session(parts, spec, target, config.run.seed + EVAL_SEED_OFFSET, start_time)
         try:
+            start = getattr(parts.loop, "start", None)
+            done = finished_result(RunDir(config.run.root_dir), config)  # reads only
+            if start is not None and done is None:
+                # The processes a loop needs (Ray and its actors) start before the run dir
+                # is opened, so their errors ("use fewer actors") leave it untouched; a run
+                # that is already complete needs none.
+                start()
             return session.run()
         finally:
             close = getattr(parts.loop, "close", None)

@@ -71,7 +71,9 @@ class PolicyGradientConfig(Section):
     optimizer: str = _field("adam", "adam, or rmsprop")
     learning_rate: float = _field(1e-3, "learning rate")
     learning_rate_decay: str = _field(
-        "constant", "constant, or linear: to 0 at --num_env_steps (SB3's linear schedule)"
+        "constant",
+        "constant, or linear: to 0 at --num_env_steps (SB3's linear schedule; extending a "
+        "run with a larger --num_env_steps stretches the rest of the decay to the new end)",
     )
     optimizer_epsilon: float = _field(1e-5, "epsilon of the optimizer's denominator")
     rmsprop_decay: float = _field(0.99, "rmsprop: decay of the squared-gradient average")

@@ -475,6 +475,10 @@ class ActorReplayLoop(ReplayLoop):
     def env_step_count(self) -> int:
         return int(self.env_steps.result())
 
+    def start(self) -> None:
+        """Starts (or joins) Ray and the actors; `train` calls it before the run dir opens."""
+        self._started_pool()
+
     def prefill(self, num_env_steps: int) -> int:
         """Collection without training up to env step `num_env_steps`, in whole rounds.
 
@@ -486,6 +490,7 @@ class ActorReplayLoop(ReplayLoop):
         pool = self._started_pool()
         if pool.in_flight:
             raise RuntimeError("prefill with collect calls in flight")
+        refill = self.env_step_count() >= self._cfg.initial_collect_steps
         while self.env_step_count() < num_env_steps:
             steps = self.env_step_count()
             share = math.ceil((num_env_steps - steps) / (self._count * self._envs_per_actor))
@@ -495,6 +500,10 @@ class ActorReplayLoop(ReplayLoop):
             while pool.in_flight:
                 self._take(pool.wait(POLL_SECONDS))
             self._add_ready_rounds()
+        if refill:
+            # A resume without a checkpointed replay refills it; as in the single-process
+            # loop those steps earn no gradient steps, so the ratio counts from here.
+            self._ratio_origin = (self.env_step_count(), int(self._train_step.numpy()))
         return self.env_step_count()
 
     def iterations_within(self, remaining: int) -> int:
