@@ -258,8 +258,21 @@ def main() -> None:
     parser.add_argument("--suite", choices=sorted(SUITES), default="cartpole")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out_dir", default="runs/results")
+    parser.add_argument(
+        "--envs",
+        default="",
+        help="only the suite's entries on these envs (comma-separated ids); the table and "
+        "JSON then hold only them, and the command recorded says so",
+    )
     args = parser.parse_args()
     target, configs = SUITES[args.suite]
+    if args.envs:
+        wanted = set(args.envs.split(","))
+        unknown = wanted - {e.env for e in configs}
+        if unknown:
+            sys.exit(f"error: --envs {sorted(unknown)} not in suite {args.suite}")
+        configs = [e for e in configs if e.env in wanted]
+        target = f"{target} ARGS=--envs={args.envs}"
     seeds = [int(s) for s in args.seeds.split(",")]
     check_configs(configs)
     rows = []
