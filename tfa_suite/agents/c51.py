@@ -77,8 +77,7 @@ class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
             )
         # Windows that run past a time limit into the next episode, or across a seam
         # where a replay row restarted: weight 0 (tfa_suite.agents.nstep).
-        keep = tf.cast(~nstep.crosses_episode_end(experience), tf.float32)
-        weights = keep if weights is None else weights * keep
+        keep, weights = nstep.kept(experience, weights)
         first = tf.nest.map_structure(lambda x: x[:, :2], experience)
         last = tf.nest.map_structure(lambda x: x[:, -2:], experience)
         time_steps, policy_steps, _ = trajectory.experience_to_transitions(first, True)

@@ -57,22 +57,22 @@ def crosses_episode_end(experience) -> tf.Tensor:  # noqa: ANN001
     return crosses_truncation(experience) | crosses_seam(experience)
 
 
-def keep_weights(experience, weights) -> tf.Tensor:  # noqa: ANN001
-    """`weights` (or ones) times 0 for windows that cross a truncation or a seam."""
+def kept(experience, weights) -> tuple[tf.Tensor, tf.Tensor]:  # noqa: ANN001
+    """(keep, weights): keep is 1.0 per window, 0.0 for one across a truncation or a seam;
+    weights are `weights` (or ones) times keep. Computed once per train step."""
     keep = tf.cast(~crosses_episode_end(experience), tf.float32)
-    return keep if weights is None else tf.cast(weights, tf.float32) * keep
+    return keep, keep if weights is None else tf.cast(weights, tf.float32) * keep
 
 
 class TruncationMasked:
     """Mixin for DqnAgent and DdqnAgent: their loss, without truncation-crossing windows."""
 
     def _loss(self, experience, *args, weights=None, **kwargs) -> tf_agent.LossInfo:  # noqa: ANN001, ANN002, ANN003
-        weights = keep_weights(experience, weights)
+        keep, weights = kept(experience, weights)
         info = super()._loss(experience, *args, weights=weights, **kwargs)
         extra = info.extra
         if isinstance(extra, dqn_agent.DqnLossInfo):
-            keep = tf.cast(~crosses_episode_end(experience), extra.td_error.dtype)
-            extra = extra._replace(td_error=extra.td_error * keep)
+            extra = extra._replace(td_error=extra.td_error * tf.cast(keep, extra.td_error.dtype))
         return tf_agent.LossInfo(info.loss, extra)
 
 
