@@ -126,35 +126,19 @@ class CollectWorker:
 
     def _make_collect(self, policy):  # noqa: ANN001, ANN202
         tf = self._tf
-        from tf_agents.trajectories import trajectory as trajectory_lib
+        from tfa_suite.loops.rollout import collect_fixed_steps
 
-        env, envs = self._env, self._env.batch_size
-        spec = self._data_spec
         if tf.nest.flatten(policy.policy_state_spec):
             raise ValueError("actors collect with policies without recurrent state")
 
         @tf.function(autograph=False)
         def collect(num_steps: tf.Tensor):  # noqa: ANN202
-            time_step = env.current_time_step()
-            policy_state = policy.get_initial_state(envs)
-            arrays = tf.nest.map_structure(
-                lambda s: tf.TensorArray(s.dtype, size=num_steps, element_shape=[envs, *s.shape]),
-                spec,
-            )
-
-            def step(t, time_step, arrays):  # noqa: ANN001, ANN202
-                action_step = policy.action(time_step, policy_state)
-                next_time_step = env.step(action_step.action)
-                entry = trajectory_lib.from_transition(time_step, action_step, next_time_step)
-                self._env_steps(entry)  # schedules advance within the call, as in one process
-                arrays = tf.nest.map_structure(lambda a, x: a.write(t, x), arrays, entry)
-                return t + 1, next_time_step, arrays
-
             with tf.device("/CPU:0"):
-                _, _, arrays = tf.while_loop(
-                    lambda t, *_: t < num_steps, step, (tf.constant(0), time_step, arrays)
+                # self._env_steps: schedules advance within the call, as in one process.
+                entries, _ = collect_fixed_steps(
+                    self._env, policy, num_steps, [self._env_steps], spec=self._data_spec
                 )
-            return [a.stack() for a in tf.nest.flatten(arrays)]  # each [T, envs, ...]
+            return tf.nest.flatten(entries)  # each [T, envs, ...]
 
         return collect
 

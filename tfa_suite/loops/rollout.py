@@ -72,6 +72,40 @@ class RolloutConfig(Section):
         )
 
 
+def collect_fixed_steps(env, policy, num_steps, observers, spec=None):  # noqa: ANN001, ANN201
+    """Exactly `num_steps` batched env steps with `policy`, inside the calling graph.
+
+    Returns the trajectory entries stacked time-major ([T, N, ...], a Trajectory nest) and
+    the env's time step after the last one. `num_steps` may be a Python int or a tensor;
+    `spec` (default: the policy's trajectory spec) types the stored entries.
+    Each entry goes to every observer as it is made. This is TF-Agents' step driver's body
+    (policy action, env step, observers) run a fixed number of times: the driver itself
+    counts only non-boundary steps, so its calls vary in length. Used by the rollout loop
+    and by the Ray actors (`tfa_suite.loops.actor_worker`).
+    """
+    batch = env.batch_size
+    time_step = env.current_time_step()
+    policy_state = policy.get_initial_state(batch)
+    arrays = tf.nest.map_structure(
+        lambda s: tf.TensorArray(s.dtype, size=num_steps, element_shape=[batch, *s.shape]),
+        spec if spec is not None else policy.trajectory_spec,
+    )
+
+    def step(t: tf.Tensor, time_step, arrays):  # noqa: ANN001, ANN202
+        action_step = policy.action(time_step, policy_state)
+        next_time_step = env.step(action_step.action)
+        entry = trajectory_lib.from_transition(time_step, action_step, next_time_step)
+        for observer in observers:
+            observer(entry)
+        arrays = tf.nest.map_structure(lambda a, x: a.write(t, x), arrays, entry)
+        return t + 1, next_time_step, arrays
+
+    _, time_step, arrays = tf.while_loop(
+        lambda t, *_: t < num_steps, step, (tf.constant(0), time_step, arrays)
+    )
+    return tf.nest.map_structure(lambda a: a.stack(), arrays), time_step
+
+
 def minibatch_indices(entries: int, size: int) -> tf.Tensor:
     """One epoch's minibatches: a fresh permutation of range(entries) as [entries // size,
     size] rows, so every entry is trained on exactly once per epoch (`size` divides it)."""
@@ -121,7 +155,6 @@ class RolloutLoop(tf.Module):
         entries = cfg.rollout_steps * self._num_envs
         self._minibatch = cfg.minibatch_size or entries
         self._minibatches = entries // self._minibatch
-        self.trace_seconds: float | None = None
 
     # --- the session's interface -----------------------------------------------------
 
@@ -151,8 +184,7 @@ class RolloutLoop(tf.Module):
         """
         start = time.monotonic()
         self.collect_train.get_concrete_function(tf.TensorSpec([], tf.int64))
-        self.trace_seconds = time.monotonic() - start
-        return self.trace_seconds
+        return time.monotonic() - start
 
     def run(self, num_iterations: int) -> float:
         """Runs `num_iterations` rollouts and their training; returns the mean loss."""
@@ -162,31 +194,11 @@ class RolloutLoop(tf.Module):
 
     def _collect(self) -> tuple[trajectory_lib.Trajectory, object]:
         """Exactly `rollout_steps` batched steps: a [N, T] rollout and the time step after."""
-        steps = self._cfg.rollout_steps
-        time_step = self._env.current_time_step()
-        policy_state = self._policy.get_initial_state(self._num_envs)
-        spec = self._policy.trajectory_spec
-        arrays = tf.nest.map_structure(
-            lambda s: tf.TensorArray(s.dtype, size=steps, element_shape=[self._num_envs, *s.shape]),
-            spec,
+        entries, time_step = collect_fixed_steps(
+            self._env, self._policy, self._cfg.rollout_steps, self._observers
         )
-
-        def step(t: tf.Tensor, time_step, arrays):  # noqa: ANN001, ANN202
-            action_step = self._policy.action(time_step, policy_state)
-            next_time_step = self._env.step(action_step.action)
-            entry = trajectory_lib.from_transition(time_step, action_step, next_time_step)
-            for observer in self._observers:
-                observer(entry)
-            arrays = tf.nest.map_structure(lambda a, x: a.write(t, x), arrays, entry)
-            return t + 1, next_time_step, arrays
-
-        _, time_step, arrays = tf.while_loop(
-            lambda t, *_: t < steps, step, (tf.constant(0), time_step, arrays)
-        )
-        # TensorArray.stack gives [T, N, ...]; agents take batch-major [N, T, ...].
-        rollout = tf.nest.map_structure(
-            lambda a: tf.experimental.numpy.swapaxes(a.stack(), 0, 1), arrays
-        )
+        # Agents take batch-major [N, T, ...].
+        rollout = tf.nest.map_structure(lambda x: tf.experimental.numpy.swapaxes(x, 0, 1), entries)
         return rollout, time_step
 
     def _train_on(self, rollout: trajectory_lib.Trajectory, time_step) -> tf.Tensor:  # noqa: ANN001
