@@ -29,11 +29,9 @@ from typing import Any
 if "--allow_tensorflow" not in sys.argv:
     sys.modules["tensorflow"] = None  # type: ignore[assignment]
 
-import gymnasium as gym
-import numpy as np
 import torch
+from sb3_harness import EvaluateUntilSolved
 from stable_baselines3 import DQN
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 IMPORTS_DONE = time.monotonic()
@@ -54,57 +52,6 @@ RL_ZOO_HYPERPARAMS: dict[str, Any] = {
     "exploration_final_eps": 0.04,
     "policy_kwargs": {"net_arch": [256, 256]},
 }
-
-
-def greedy_mean_return(model: DQN, episodes: int, seed: int) -> float:
-    """Plays `episodes` greedy episodes in lockstep, one batched predict per time step."""
-    envs = [gym.make(ENV_ID) for _ in range(episodes)]
-    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
-    returns = np.zeros(episodes)
-    live = np.ones(episodes, dtype=bool)
-    while live.any():
-        idx = np.flatnonzero(live)
-        actions, _ = model.predict(np.stack([obs[i] for i in idx]), deterministic=True)
-        for i, action in zip(idx, actions, strict=True):
-            obs[i], reward, terminated, truncated, _ = envs[i].step(int(action))
-            returns[i] += float(reward)
-            live[i] = not (terminated or truncated)
-    for env in envs:
-        env.close()
-    return float(returns.mean())
-
-
-class EvaluateUntilSolved(BaseCallback):
-    """Evaluates every `interval` env steps and stops training once the target is met."""
-
-    def __init__(self, interval: int, episodes: int, seed: int, target: float) -> None:
-        super().__init__()
-        self.interval, self.episodes, self.seed, self.target = interval, episodes, seed, target
-        self.next_eval = interval
-        self.evaluations: list[dict[str, float]] = []
-        self.solved_at: tuple[int, int, float] | None = None  # env steps, grad steps, s
-        self.eval_seconds = 0.0
-
-    def maybe_evaluate(self) -> None:
-        steps = self.model.num_timesteps
-        if self.solved_at is not None or steps < self.next_eval:
-            return
-        self.next_eval = (steps // self.interval + 1) * self.interval
-        start = time.monotonic()
-        mean = greedy_mean_return(self.model, self.episodes, self.seed)
-        self.eval_seconds += time.monotonic() - start
-        seconds = time.monotonic() - PROCESS_START
-        self.evaluations.append({"env_steps": steps, "mean": mean, "wall_seconds": seconds})
-        print(f"eval @ {steps:,} env steps ({seconds:.1f} s): return {mean:.1f}", flush=True)
-        if mean >= self.target:
-            self.solved_at = (steps, self.model._n_updates, seconds)
-
-    def _on_rollout_start(self) -> None:
-        # Runs right after the previous rollout's gradient steps: the trained policy.
-        self.maybe_evaluate()
-
-    def _on_step(self) -> bool:
-        return self.solved_at is None
 
 
 def main() -> None:
@@ -128,7 +75,13 @@ def main() -> None:
     env = make_vec_env(ENV_ID, n_envs=1, seed=args.seed)
     model = DQN("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **RL_ZOO_HYPERPARAMS)
     callback = EvaluateUntilSolved(
-        args.eval_interval, args.eval_episodes, args.seed + args.eval_seed_offset, args.target
+        args.eval_interval,
+        args.eval_episodes,
+        args.seed + args.eval_seed_offset,
+        args.target,
+        env_id=ENV_ID,
+        discrete=True,
+        process_start=PROCESS_START,
     )
     # RL-Zoo's run first (its epsilon schedule spans these steps), then the extension.
     model.learn(total_timesteps=min(RL_ZOO_N_TIMESTEPS, args.max_env_steps), callback=callback)

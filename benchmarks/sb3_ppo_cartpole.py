@@ -33,11 +33,9 @@ from typing import Any
 if "--allow_tensorflow" not in sys.argv:
     sys.modules["tensorflow"] = None  # type: ignore[assignment]
 
-import gymnasium as gym
-import numpy as np
 import torch
+from sb3_harness import EvaluateUntilSolved
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
 
@@ -71,68 +69,10 @@ def model_kwargs() -> dict[str, Any]:
     return kwargs
 
 
-def greedy_mean_return(model: PPO, episodes: int, seed: int) -> float:
-    """Plays `episodes` greedy episodes in lockstep, one batched predict per time step."""
-    envs = [gym.make(ENV_ID) for _ in range(episodes)]
-    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
-    returns = np.zeros(episodes)
-    live = np.ones(episodes, dtype=bool)
-    while live.any():
-        idx = np.flatnonzero(live)
-        actions, _ = model.predict(np.stack([obs[i] for i in idx]), deterministic=True)
-        for i, action in zip(idx, actions, strict=True):
-            obs[i], reward, terminated, truncated, _ = envs[i].step(int(action))
-            returns[i] += float(reward)
-            live[i] = not (terminated or truncated)
-    for env in envs:
-        env.close()
-    return float(returns.mean())
-
-
 def gradient_steps(model: PPO) -> int:
     """Minibatch updates so far. SB3's _n_updates counts epochs; each epoch is one pass of
     ceil(n_steps * n_envs / batch_size) minibatches (no target_kl: no early stop)."""
     return model._n_updates * math.ceil(model.n_steps * model.n_envs / model.batch_size)
-
-
-class EvaluateUntilSolved(BaseCallback):
-    """Evaluates every `interval` env steps; stops once the target is met or the env-step
-    budget is spent."""
-
-    def __init__(
-        self, interval: int, episodes: int, seed: int, target: float, max_env_steps: int
-    ) -> None:
-        super().__init__()
-        self.interval, self.episodes, self.seed, self.target = interval, episodes, seed, target
-        self.max_env_steps = max_env_steps
-        self.out_of_budget = False
-        self.next_eval = interval
-        self.evaluations: list[dict[str, float]] = []
-        self.solved_at: tuple[int, int, float] | None = None  # env steps, grad steps, s
-        self.eval_seconds = 0.0
-
-    def maybe_evaluate(self) -> None:
-        steps = self.model.num_timesteps
-        if self.solved_at is not None or steps < self.next_eval:
-            return
-        self.next_eval = (steps // self.interval + 1) * self.interval
-        start = time.monotonic()
-        mean = greedy_mean_return(self.model, self.episodes, self.seed)
-        self.eval_seconds += time.monotonic() - start
-        seconds = time.monotonic() - PROCESS_START
-        self.evaluations.append({"env_steps": steps, "mean": mean, "wall_seconds": seconds})
-        print(f"eval @ {steps:,} env steps ({seconds:.1f} s): return {mean:.1f}", flush=True)
-        if mean >= self.target:
-            self.solved_at = (steps, gradient_steps(self.model), seconds)
-
-    def _on_rollout_start(self) -> None:
-        # Runs right after the previous rollout's gradient steps: the trained policy. The
-        # budget is checked here too, so the last rollout is trained before the run stops.
-        self.maybe_evaluate()
-        self.out_of_budget = self.model.num_timesteps >= self.max_env_steps
-
-    def _on_step(self) -> bool:
-        return self.solved_at is None and not self.out_of_budget
 
 
 def main() -> None:
@@ -168,7 +108,11 @@ def main() -> None:
         args.eval_episodes,
         args.seed + args.eval_seed_offset,
         args.target,
-        args.max_env_steps,
+        env_id=ENV_ID,
+        discrete=True,
+        process_start=PROCESS_START,
+        grad_steps=gradient_steps,
+        max_env_steps=args.max_env_steps,
     )
     # Always the zoo's total, so the linear schedules span its 1e5 steps; the callback
     # stops the run when it is solved or at --max_env_steps.
