@@ -47,6 +47,41 @@ RUN_FLAGS = [
 RATIO = 2 / 8
 
 
+def locked_names(path: str) -> set[str]:
+    names = set()
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                names.add(re.split(r"[=<>~!@ \[]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+def test_the_locks_hold_rays_whole_dependency_closure():
+    # `make install-ray` installs with --no-deps, so a requirement of ray (or of one of its
+    # requirements) that neither lock pins is only there if something else brought it; CI
+    # once failed on filelock, which the bench extra had installed here.
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    requirements = os.path.join(os.path.dirname(__file__), os.pardir, "requirements")
+    locked = locked_names(os.path.join(requirements, "lock.txt"))
+    locked |= locked_names(os.path.join(requirements, "ray-lock.txt"))
+    closure, todo = set(), ["ray"]
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in closure:
+            continue
+        closure.add(name)
+        for spec in importlib.metadata.requires(name) or []:
+            req = Requirement(spec)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    assert {"ray", "filelock", "click", "msgpack"} <= closure
+    assert closure - locked == set()
+
+
 def rows(root: str) -> list[dict[str, str]]:
     with open(os.path.join(root, "metrics.csv"), newline="") as f:
         return list(csv.DictReader(f))
