@@ -5,7 +5,9 @@
 Works on a finished run or one still training (it reads only metrics.csv and
 config.json, which are written row by row). Writes metrics.csv, learning_curve.png and
 summary.json: env steps, training wall time summed over resumed segments, and every
-evaluation with the best and the last; for a finished run, also its result.json (the
+evaluation with the best and the last, and with --target (or the run's own
+--target_return) the first evaluation to reach it, with the training time until then;
+for a finished run, also its result.json (the
 final evaluation of the exported policy), and for a finance run the report that
 experiments/finance_report.py wrote into it (table, JSON and net-worth plot).
 
@@ -28,19 +30,41 @@ from tfa_suite.envs.atari_eval import atari_game  # noqa: E402
 from tfa_suite.reporting import plot_learning_curve, read_metrics  # noqa: E402
 
 
-def wall_seconds(rows: list[dict[str, float]]) -> float:
-    """Sums each process's span: wall_seconds restarts at 0 when a run resumes."""
-    total, segment_max, previous = 0.0, 0.0, -1.0
+def _elapsed(rows: list[dict[str, float]]):  # noqa: ANN202
+    """(row, training seconds up to it, summed over resumed segments); NaN rows skipped."""
+    done, segment_max, previous = 0.0, 0.0, -1.0
     for row in rows:
         seconds = row["wall_seconds"]
         if math.isnan(seconds):
             continue
-        if seconds < previous:
-            total += segment_max
+        if seconds < previous:  # a resumed segment: its own clock starts again at 0
+            done += segment_max
             segment_max = 0.0
         segment_max = max(segment_max, seconds)
         previous = seconds
-    return total + segment_max
+        yield row, done + seconds, done + segment_max
+
+
+def wall_seconds(rows: list[dict[str, float]]) -> float:
+    """Sums each process's span: wall_seconds restarts at 0 when a run resumes."""
+    total = 0.0
+    for _, _, total in _elapsed(rows):  # noqa: B007  the last span counts
+        pass
+    return total
+
+
+def first_reaching(rows: list[dict[str, float]], target: float) -> dict | None:
+    """The first evaluation with a mean >= target: its env steps and training seconds."""
+    for row, seconds, _ in _elapsed(rows):
+        mean = row.get("eval_mean", math.nan)
+        if not math.isnan(mean) and mean >= target:
+            return {
+                "target": target,
+                "env_steps": int(row["env_steps"]),
+                "eval_mean": mean,
+                "training_wall_seconds": round(seconds, 1),
+            }
+    return None
 
 
 def main() -> None:
@@ -51,6 +75,13 @@ def main() -> None:
         "--command",
         default=None,
         help="how the run was made (default: train.py with the run's own flags.txt)",
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="also record when an evaluation first reached this mean (default: the run's "
+        "--target_return, if it set one)",
     )
     args = parser.parse_args()
     metrics = os.path.join(args.root_dir, "metrics.csv")
@@ -77,6 +108,9 @@ def main() -> None:
         for name in REPORT_FILES:
             if os.path.isfile(os.path.join(args.root_dir, name)):
                 shutil.copyfile(os.path.join(args.root_dir, name), os.path.join(args.out, name))
+    target = args.target
+    if target is None and isinstance(config.get("target_return"), (int, float)):
+        target = config["target_return"] if math.isfinite(config["target_return"]) else None
     title = f"{config['env']} {config['agent']} seed {config['seed']}"
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {
@@ -96,6 +130,7 @@ def main() -> None:
         "evaluations": evals,
         "best_eval": max(evals, key=lambda e: e["mean"]) if evals else None,
         "last_eval": evals[-1] if evals else None,
+        **({"first_reached": first_reaching(rows, target)} if target is not None else {}),
     }
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

@@ -283,9 +283,21 @@ def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp
 
     sys.path.insert(0, str(binaries.repo / "benchmarks"))
     try:
-        from export_run import wall_seconds
+        from export_run import first_reaching, wall_seconds
     finally:
         sys.path.pop(0)
     # wall_seconds restarts at each resume; NaN cells (evaluation-only rows) are skipped.
     rows = [{"wall_seconds": s} for s in (0.5, 1.0, float("nan"), 2.0, 0.25, 1.5)]
     assert wall_seconds(rows) == 3.5
+    # The first evaluation at the target, timed across the resume: 2.0 s, then 1.0 s.
+    nan = float("nan")
+    evals = [(10, 1.0, 5.0), (20, 2.0, nan), (30, 0.5, 17.0), (40, 1.0, 18.5), (50, 1.5, 19.0)]
+    rows = [dict(env_steps=e, wall_seconds=s, eval_mean=m) for e, s, m in evals]
+    assert first_reaching(rows, 18.0) == {
+        "target": 18.0,
+        "env_steps": 40,
+        "eval_mean": 18.5,
+        "training_wall_seconds": 3.0,
+    }
+    assert first_reaching(rows, 20.0) is None
+    assert "first_reached" not in summary  # the tiny run set no --target_return
