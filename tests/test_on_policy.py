@@ -308,6 +308,29 @@ def test_ppo_greedy_continuous_actions_stay_within_the_bounds(ppo_pendulum_run, 
     )  # ... the mode is
 
 
+@pytest.mark.parametrize("squash", [True, False])
+def test_gaussian_head_starts_at_the_chosen_std_and_squashes_only_if_asked(
+    ppo_pendulum_run, tiny_config, squash
+):
+    _, config, _ = ppo_pendulum_run
+    changed = config.replace(init_action_std=1.3, squash_action_mean=squash)
+    parts = build(resolve_config(changed), envs.EnvSpec("Pendulum-v1"))
+    # Positive observations, so that with every weight at 50 each hidden unit saturates at +1.
+    step = ts.restart(tf.abs(tf.random.normal([16, 3])) + 0.1, batch_size=16)
+    net = parts.agent.actor_net
+    distribution, _ = net(step.observation, step_type=step.step_type, network_state=())
+    np.testing.assert_allclose(distribution.stddev().numpy(), 1.3, rtol=1e-5)
+    for variable in net.trainable_variables:  # the mean's pre-activation, far above 2
+        variable.assign(tf.fill(variable.shape, 50.0))
+    distribution, _ = net(step.observation, step_type=step.step_type, network_state=())
+    mean = distribution.mean().numpy()
+    if squash:  # tanh into [-2, 2]
+        assert np.abs(mean).max() <= 2.0
+    else:  # linear: the mean leaves the bounds, and only the greedy action is clipped
+        assert mean.min() > 100.0
+    assert np.abs(parts.built.greedy_policy.action(step).action.numpy()).max() <= 2.0
+
+
 def test_ppo_run_resumes_and_extends(ppo_pendulum_run, tmp_path, tiny_config):
     root, config, first = ppo_pendulum_run
     copy = tmp_path / "copy"  # the shared run stays as it finished
@@ -354,6 +377,9 @@ def test_same_seed_gives_the_same_run(tmp_path, tiny_config, agent):
         ("ppo", dict(activation="gelu"), "--activation must be tanh or relu"),
         ("ppo", dict(clip_ratio=1.5), "--clip_ratio must be in (0, 1)"),
         ("ppo", dict(env="ALE/Pong-v5"), "flat vector observation"),
+        ("ppo", dict(init_action_std=1.0), "apply only to continuous actions"),
+        ("reinforce", dict(squash_action_mean=False), "apply only to continuous actions"),
+        ("ppo", dict(env="Pendulum-v1", init_action_std=0.0), "--init_action_std must be"),
     ],
 )
 def test_bad_settings_are_refused_in_one_line(tmp_path, tiny_config, agent, fields, message):

@@ -31,13 +31,19 @@ probabilities the loss needs, and the env clips what it is given).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
+import numpy as np
 import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.agents.ppo import ppo_clip_agent
 from tf_agents.agents.reinforce import reinforce_agent
-from tf_agents.networks import actor_distribution_network, value_network
+from tf_agents.networks import (
+    actor_distribution_network,
+    normal_projection_network,
+    value_network,
+)
 from tf_agents.policies import greedy_policy
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory as trajectory_lib
@@ -80,6 +86,17 @@ class PolicyGradientConfig(Section):
     gamma: float = _field(0.99, "discount factor")
     entropy_coef: float = _field(0.0, "weight of the entropy bonus in the loss")
     gradient_clipping: float = _field(0.0, "clip gradients to this global norm; 0 is off")
+    init_action_std: float = _field(
+        0.35,
+        "continuous actions: the Gaussian policy's initial standard deviation, in action "
+        "units (TF-Agents' default 0.35; SB3 starts at 1)",
+    )
+    squash_action_mean: bool = _field(
+        True,
+        "continuous actions: squash the Gaussian's mean into the action bounds with tanh "
+        "(TF-Agents' default); false: a linear mean, the env clipping what it is given, "
+        "as SB3 does",
+    )
 
     def validate(self, run: RunConfig) -> None:
         parse_layers("actor_layers", self.actor_layers)
@@ -98,6 +115,10 @@ class PolicyGradientConfig(Section):
         need(0.0 <= self.gamma <= 1.0, "--gamma must be in [0, 1]")
         need(self.entropy_coef >= 0, "--entropy_coef must be >= 0")
         need(self.gradient_clipping >= 0, "--gradient_clipping must be >= 0 (0 is off)")
+        need(
+            math.isfinite(self.init_action_std) and self.init_action_std > 0,
+            "--init_action_std must be finite and > 0",
+        )
 
 
 @dataclasses.dataclass
@@ -183,13 +204,40 @@ def _preprocessing(cfg: PolicyGradientConfig, context: AgentContext):  # noqa: A
     )
 
 
+def _gaussian_head(spec, init_std: float, squash: bool):  # noqa: ANN001, ANN202
+    # TF-Agents' own continuous head (actor_distribution_network._normal_projection_net)
+    # with its initial std and tanh-squashed mean made choices: a tanh mean saturates
+    # towards the bounds, where bang-bang control such as Pendulum's swing-up wants it.
+    return normal_projection_network.NormalProjectionNetwork(
+        spec,
+        init_means_output_factor=0.1,
+        std_bias_initializer_value=np.log(np.exp(init_std) - 1),  # softplus^-1, as TF-Agents
+        mean_transform=normal_projection_network.tanh_squash_to_spec if squash else None,
+        scale_distribution=False,
+    )
+
+
 def _actor(cfg: PolicyGradientConfig, context: AgentContext):  # noqa: ANN202
+    defaults = PolicyGradientConfig()
+    custom = (cfg.init_action_std, cfg.squash_action_mean) != (
+        defaults.init_action_std,
+        defaults.squash_action_mean,
+    )
+    if custom and not context.action_spec.dtype.is_floating:
+        raise UserError(
+            "--init_action_std and --squash_action_mean apply only to continuous actions; "
+            "this env's actions are discrete"
+        )
+    head = functools.partial(
+        _gaussian_head, init_std=cfg.init_action_std, squash=cfg.squash_action_mean
+    )
     return actor_distribution_network.ActorDistributionNetwork(
         context.time_step_spec.observation,
         context.action_spec,
         preprocessing_layers=_preprocessing(cfg, context),
         fc_layer_params=tuple(cfg.actor_layers),
         activation_fn=ACTIVATIONS[cfg.activation],
+        continuous_projection_net=head,
     )
 
 
