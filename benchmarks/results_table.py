@@ -15,6 +15,11 @@ experiments/evaluate.py twice: on the evaluation seeds training used (which must
 reproduce the solving score) and on 100 unseen episodes. It writes
 benchmarks/results/<suite>_seeds.json and the table between the suite's markers in
 README.md.
+
+`--envs=Pendulum-v1 --keep_others` reruns only that env's entries and keeps the suite's
+other rows as they were saved; each row records the command that made it. A run taken
+beside other work on the machine is marked with `--shared_machine`, and its wall times
+are labelled "(shared)" in the tables.
 """
 
 from __future__ import annotations
@@ -206,12 +211,28 @@ def markdown(rows: list[dict], start: str, end: str, with_agent: bool) -> list[s
             (f"| {r['agent']} " if with_agent else "")
             + f"| {r['seed']} | {'yes' if r['solved'] else 'no'} | {r['env_steps']:,} | "
             f"{r['train_steps']:,} | {'–' if seconds is None else f'{seconds:.1f}'} | "
-            f"{r['process_wall_seconds']:.1f} | "
+            f"{r['process_wall_seconds']:.1f}{' (shared)' if r.get('shared_machine') else ''} | "
             f"{r['eval_return_at_stop']:.1f} | {r['evaluate_py_same_seeds']:.1f} | "
             f"{r['evaluate_py_100_unseen']:.1f} |"
         )
     table.append(end)
     return table
+
+
+def kept_rows(path: str, suite: str, rerun: list[Entry]) -> list[dict]:
+    """The saved rows of the suite's entries that are not rerun, each naming its command."""
+    if not os.path.isfile(path):
+        sys.exit(f"error: --keep_others: {path} does not exist; run the whole suite first")
+    with open(path) as f:
+        saved = json.load(f)
+    base = SUITES[suite][0]
+    if saved.get("command", "").split(" ARGS=")[0] != base:
+        sys.exit(f"error: --keep_others: {path} was not written by {base}")
+    labels = {e.label for e in rerun}
+    kept = [r for r in saved["runs"] if r.get("agent", "dqn") not in labels]
+    for row in kept:
+        row.setdefault("command", saved["command"])
+    return kept
 
 
 def write_summary(readme_text: str) -> str:
@@ -264,7 +285,20 @@ def main() -> None:
         help="only the suite's entries on these envs (comma-separated ids); the table and "
         "JSON then hold only them, and the command recorded says so",
     )
+    parser.add_argument(
+        "--keep_others",
+        action="store_true",
+        help="with --envs: keep the saved rows of the suite's other entries in the JSON and "
+        "the tables, each with the command that made it",
+    )
+    parser.add_argument(
+        "--shared_machine",
+        action="store_true",
+        help="these runs shared the machine with other work: their wall times are labelled",
+    )
     args = parser.parse_args()
+    if args.keep_others and not args.envs:
+        sys.exit("error: --keep_others needs --envs (without it every entry is rerun)")
     target, configs = SUITES[args.suite]
     if args.envs:
         wanted = set(args.envs.split(","))
@@ -275,18 +309,26 @@ def main() -> None:
         target = f"{target} ARGS=--envs={args.envs}"
     seeds = [int(s) for s in args.seeds.split(",")]
     check_configs(configs)
+    path = os.path.join(REPO, "benchmarks", "results", f"{args.suite}_seeds.json")
+    kept = kept_rows(path, args.suite, configs) if args.keep_others else []
     rows = []
     for entry in configs:
         for seed in seeds:
             row = train_and_score(entry, seed, args.out_dir, args.suite)
+            row["command"] = target
+            if args.shared_machine:
+                row["shared_machine"] = True
             print(json.dumps(row), flush=True)
             rows.append(row)
+    if kept:  # in the suite's order of entries
+        order = [e.label for e in SUITES[args.suite][1]]
+        rows = sorted(kept + rows, key=lambda r: order.index(r.get("agent", "dqn")))
+        target = " + ".join(dict.fromkeys(r["command"] for r in rows))
     os.makedirs(os.path.join(REPO, "benchmarks", "results"), exist_ok=True)
-    path = os.path.join(REPO, "benchmarks", "results", f"{args.suite}_seeds.json")
     with open(path, "w") as f:
         json.dump({"command": target, "runs": rows}, f, indent=2)
     start, end = f"<!-- {args.suite}-results:start -->", f"<!-- {args.suite}-results:end -->"
-    table = markdown(rows, start, end, with_agent=len(configs) > 1)
+    table = markdown(rows, start, end, with_agent=len({r.get("agent") for r in rows}) > 1)
     readme = os.path.join(REPO, "README.md")
     text = open(readme).read()
     if start in text and end in text:
