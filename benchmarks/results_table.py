@@ -263,7 +263,8 @@ def write_summary(readme_text: str) -> str:
                 f"| {entry.label} | {env} | {sum(r['solved'] for r in rows)}/{len(rows)} | "
                 f"{statistics.median(r['env_steps'] for r in rows):,.0f} | "
                 f"{statistics.median(r['train_steps'] for r in rows):,.0f} | "
-                f"{statistics.median(r['process_wall_seconds'] for r in rows):.1f} | "
+                f"{statistics.median(r['process_wall_seconds'] for r in rows):.1f}"
+                f"{' (shared)' if any(r.get('shared_machine') for r in rows) else ''} | "
                 f"`{command}` (`{target}`, seeds {', '.join(str(r['seed']) for r in rows)}) |"
             )
     lines.append(end)
