@@ -116,7 +116,8 @@ def main() -> None:
     summary = {
         "command": args.command
         or f"python experiments/train.py --flagfile={args.root_dir}/flags.txt",
-        "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}",
+        "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}"
+        + (f" --target={args.target:g}" if args.target is not None else ""),
         "env": config["env"],
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
         # Atari: each env step is 4 emulator frames (frame skip).
