@@ -18,9 +18,7 @@ import time
 PROCESS_START = time.monotonic()
 
 import argparse
-import json
 import sys
-from importlib import metadata
 from typing import Any
 
 # SB3 imports torch.utils.tensorboard, which imports TensorFlow whenever it is installed
@@ -29,8 +27,7 @@ from typing import Any
 if "--allow_tensorflow" not in sys.argv:
     sys.modules["tensorflow"] = None  # type: ignore[assignment]
 
-import torch
-from sb3_harness import EvaluateUntilSolved
+from sb3_harness import EvaluateUntilSolved, add_flags, report, set_torch_threads
 from stable_baselines3 import DQN
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -56,63 +53,27 @@ RL_ZOO_HYPERPARAMS: dict[str, Any] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval_interval", type=int, default=2048)
-    parser.add_argument("--eval_episodes", type=int, default=10)
-    parser.add_argument("--eval_seed_offset", type=int, default=1_000_003)
-    parser.add_argument("--target", type=float, default=475.0)
-    parser.add_argument("--max_env_steps", type=int, default=150_000)
-    parser.add_argument("--out", default="", help="also write the result JSON here")
-    parser.add_argument("--torch_threads", type=int, default=0, help="0 keeps torch's default")
-    parser.add_argument(
-        "--allow_tensorflow",
-        action="store_true",
-        help="let torch.utils.tensorboard import TensorFlow (slower start)",
-    )
+    add_flags(parser, eval_interval=2048, target=475.0, max_env_steps=150_000, torch_threads=0)
     args = parser.parse_args()
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
+    set_torch_threads(args)
     env = make_vec_env(ENV_ID, n_envs=1, seed=args.seed)
     model = DQN("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **RL_ZOO_HYPERPARAMS)
-    callback = EvaluateUntilSolved(
-        args.eval_interval,
-        args.eval_episodes,
-        args.seed + args.eval_seed_offset,
-        args.target,
-        env_id=ENV_ID,
-        discrete=True,
-        process_start=PROCESS_START,
-    )
+    callback = EvaluateUntilSolved(args, env_id=ENV_ID, process_start=PROCESS_START)
     # RL-Zoo's run first (its epsilon schedule spans these steps), then the extension.
     model.learn(total_timesteps=min(RL_ZOO_N_TIMESTEPS, args.max_env_steps), callback=callback)
     remaining = args.max_env_steps - model.num_timesteps
     if callback.solved_at is None and remaining > 0:
         model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
     callback.maybe_evaluate()
-    solved = callback.solved_at
-    result = {
-        "system": "stable-baselines3 DQN, RL-Zoo CartPole-v1 hyperparameters",
-        "seed": args.seed,
-        "target_return": args.target,
-        "solved": solved is not None,
-        "solved_at_env_steps": solved[0] if solved else None,
-        "solved_at_train_steps": solved[1] if solved else None,
-        "solved_at_seconds": solved[2] if solved else None,
-        "env_steps": model.num_timesteps,
-        "train_steps": model._n_updates,
-        "final_eval_mean": callback.evaluations[-1]["mean"] if callback.evaluations else None,
-        "import_seconds": IMPORTS_DONE - PROCESS_START,
-        "eval_seconds": callback.eval_seconds,
-        "torch_threads": torch.get_num_threads(),
-        "tensorflow_imported": sys.modules.get("tensorflow") is not None,
-        "versions": {p: metadata.version(p) for p in ("stable-baselines3", "torch", "gymnasium")},
-        "evaluations": callback.evaluations,
-        "wall_seconds": time.monotonic() - PROCESS_START,
-    }
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != "evaluations"}), flush=True)
+    report(
+        args,
+        model,
+        callback,
+        about={"system": "stable-baselines3 DQN, RL-Zoo CartPole-v1 hyperparameters"},
+        train_steps=model._n_updates,
+        process_start=PROCESS_START,
+        imports_done=IMPORTS_DONE,
+    )
 
 
 if __name__ == "__main__":

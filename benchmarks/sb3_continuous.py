@@ -20,9 +20,7 @@ PROCESS_START = time.monotonic()
 
 import argparse
 import copy
-import json
 import sys
-from importlib import metadata
 from typing import Any
 
 # SB3 imports torch.utils.tensorboard, which imports TensorFlow whenever it is installed
@@ -32,8 +30,7 @@ if "--allow_tensorflow" not in sys.argv:
     sys.modules["tensorflow"] = None  # type: ignore[assignment]
 
 import numpy as np
-import torch
-from sb3_harness import EvaluateUntilSolved
+from sb3_harness import EvaluateUntilSolved, add_flags, report, set_torch_threads
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
@@ -91,22 +88,9 @@ def model_kwargs(algo: str, n_actions: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--algo", choices=sorted(ALGOS), default="sac")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval_interval", type=int, default=1000)
-    parser.add_argument("--eval_episodes", type=int, default=10)
-    parser.add_argument("--eval_seed_offset", type=int, default=1_000_003)
-    parser.add_argument("--target", type=float, default=-200.0)
-    parser.add_argument("--max_env_steps", type=int, default=60_000)
-    parser.add_argument("--out", default="", help="also write the result JSON here")
-    parser.add_argument("--torch_threads", type=int, default=1, help="0 keeps torch's default")
-    parser.add_argument(
-        "--allow_tensorflow",
-        action="store_true",
-        help="let torch.utils.tensorboard import TensorFlow (slower start)",
-    )
+    add_flags(parser, eval_interval=1000, target=-200.0, max_env_steps=60_000, torch_threads=1)
     args = parser.parse_args()
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
+    set_torch_threads(args)
     env = make_vec_env(ENV_ID, n_envs=1, seed=args.seed)
     n_actions = int(np.prod(env.action_space.shape))
     model = ALGOS[args.algo](
@@ -117,47 +101,26 @@ def main() -> None:
         verbose=0,
         **model_kwargs(args.algo, n_actions),
     )
-    callback = EvaluateUntilSolved(
-        args.eval_interval,
-        args.eval_episodes,
-        args.seed + args.eval_seed_offset,
-        args.target,
-        env_id=ENV_ID,
-        discrete=False,
-        process_start=PROCESS_START,
-    )
+    callback = EvaluateUntilSolved(args, env_id=ENV_ID, process_start=PROCESS_START)
     # RL-Zoo's run first, then the extension (no schedule spans the steps: constant rates).
     model.learn(total_timesteps=min(RL_ZOO_N_TIMESTEPS, args.max_env_steps), callback=callback)
     remaining = args.max_env_steps - model.num_timesteps
     if callback.solved_at is None and remaining > 0:
         model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
     callback.maybe_evaluate()
-    solved = callback.solved_at
-    result = {
-        "system": f"stable-baselines3 {args.algo.upper()}, RL-Zoo Pendulum-v1 hyperparameters",
-        "algo": args.algo,
-        "hyperparameters": RL_ZOO_HYPERPARAMS[args.algo],
-        "seed": args.seed,
-        "target_return": args.target,
-        "solved": solved is not None,
-        "solved_at_env_steps": solved[0] if solved else None,
-        "solved_at_train_steps": solved[1] if solved else None,
-        "solved_at_seconds": solved[2] if solved else None,
-        "env_steps": model.num_timesteps,
-        "train_steps": model._n_updates,
-        "final_eval_mean": callback.evaluations[-1]["mean"] if callback.evaluations else None,
-        "import_seconds": IMPORTS_DONE - PROCESS_START,
-        "eval_seconds": callback.eval_seconds,
-        "torch_threads": torch.get_num_threads(),
-        "tensorflow_imported": sys.modules.get("tensorflow") is not None,
-        "versions": {p: metadata.version(p) for p in ("stable-baselines3", "torch", "gymnasium")},
-        "evaluations": callback.evaluations,
-        "wall_seconds": time.monotonic() - PROCESS_START,
-    }
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != "evaluations"}), flush=True)
+    report(
+        args,
+        model,
+        callback,
+        about={
+            "system": f"stable-baselines3 {args.algo.upper()}, RL-Zoo Pendulum-v1 hyperparameters",
+            "algo": args.algo,
+            "hyperparameters": RL_ZOO_HYPERPARAMS[args.algo],
+        },
+        train_steps=model._n_updates,
+        process_start=PROCESS_START,
+        imports_done=IMPORTS_DONE,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""What the Stable-Baselines3 peers share: greedy evaluation and the stop-when-solved callback.
+"""What the Stable-Baselines3 peers share: their common flags, greedy evaluation, the
+stop-when-solved callback and the result JSON.
 
 Imported by benchmarks/sb3_cartpole.py, sb3_ppo_cartpole.py and sb3_continuous.py *after*
 their TensorFlow guard (it imports SB3, which imports torch.utils.tensorboard), so its
@@ -7,20 +8,57 @@ import time is inside their clocks like the rest of SB3's.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
 from collections.abc import Callable
+from importlib import metadata
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 
-def greedy_mean_return(
-    model: BaseAlgorithm, env_id: str, episodes: int, seed: int, discrete: bool
-) -> float:
+def add_flags(
+    parser: argparse.ArgumentParser,
+    *,
+    eval_interval: int,
+    target: float,
+    max_env_steps: int,
+    torch_threads: int,
+    max_env_steps_help: str | None = None,
+) -> None:
+    """The flags every peer takes, with its own defaults; a script adds the rest."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval_interval", type=int, default=eval_interval)
+    parser.add_argument("--eval_episodes", type=int, default=10)
+    parser.add_argument("--eval_seed_offset", type=int, default=1_000_003)
+    parser.add_argument("--target", type=float, default=target)
+    parser.add_argument("--max_env_steps", type=int, default=max_env_steps, help=max_env_steps_help)
+    parser.add_argument("--out", default="", help="also write the result JSON here")
+    parser.add_argument(
+        "--torch_threads", type=int, default=torch_threads, help="0 keeps torch's default"
+    )
+    parser.add_argument(
+        "--allow_tensorflow",
+        action="store_true",
+        help="let torch.utils.tensorboard import TensorFlow (slower start)",
+    )
+
+
+def set_torch_threads(args: argparse.Namespace) -> None:
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+
+
+def greedy_mean_return(model: BaseAlgorithm, env_id: str, episodes: int, seed: int) -> float:
     """Plays `episodes` greedy episodes in lockstep, one batched predict per time step."""
     envs = [gym.make(env_id) for _ in range(episodes)]
+    discrete = isinstance(envs[0].action_space, gym.spaces.Discrete)
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     live = np.ones(episodes, dtype=bool)
@@ -50,24 +88,23 @@ class EvaluateUntilSolved(BaseCallback):
 
     def __init__(
         self,
-        interval: int,
-        episodes: int,
-        seed: int,
-        target: float,
+        args: argparse.Namespace,
         *,
         env_id: str,
-        discrete: bool,
         process_start: float,
         grad_steps: Callable[[BaseAlgorithm], int] | None = None,
         max_env_steps: int | None = None,
     ) -> None:
+        """`args` holds `add_flags`' eval_interval, eval_episodes, seed (+ eval_seed_offset)
+        and target."""
         super().__init__()
-        self.interval, self.episodes, self.seed, self.target = interval, episodes, seed, target
-        self.env_id, self.discrete, self.process_start = env_id, discrete, process_start
+        self.interval, self.episodes = args.eval_interval, args.eval_episodes
+        self.seed, self.target = args.seed + args.eval_seed_offset, args.target
+        self.env_id, self.process_start = env_id, process_start
         self.grad_steps = grad_steps or (lambda model: model._n_updates)
         self.max_env_steps = max_env_steps
         self.out_of_budget = False
-        self.next_eval = interval
+        self.next_eval = self.interval
         self.evaluations: list[dict[str, float]] = []
         self.solved_at: tuple[int, int, float] | None = None  # env steps, grad steps, s
         self.eval_seconds = 0.0
@@ -78,7 +115,7 @@ class EvaluateUntilSolved(BaseCallback):
             return
         self.next_eval = (steps // self.interval + 1) * self.interval
         start = time.monotonic()
-        mean = greedy_mean_return(self.model, self.env_id, self.episodes, self.seed, self.discrete)
+        mean = greedy_mean_return(self.model, self.env_id, self.episodes, self.seed)
         self.eval_seconds += time.monotonic() - start
         seconds = time.monotonic() - self.process_start
         self.evaluations.append({"env_steps": steps, "mean": mean, "wall_seconds": seconds})
@@ -93,3 +130,41 @@ class EvaluateUntilSolved(BaseCallback):
 
     def _on_step(self) -> bool:
         return self.solved_at is None and not self.out_of_budget
+
+
+def report(
+    args: argparse.Namespace,
+    model: BaseAlgorithm,
+    callback: EvaluateUntilSolved,
+    *,
+    about: dict[str, Any],
+    train_steps: int,
+    process_start: float,
+    imports_done: float,
+) -> None:
+    """The result JSON, in tfa_suite's result.json field names after the script's own
+    `about` fields: printed (without the evaluations) and, with --out, written."""
+    solved = callback.solved_at
+    result = {
+        **about,
+        "seed": args.seed,
+        "target_return": args.target,
+        "solved": solved is not None,
+        "solved_at_env_steps": solved[0] if solved else None,
+        "solved_at_train_steps": solved[1] if solved else None,
+        "solved_at_seconds": solved[2] if solved else None,
+        "env_steps": model.num_timesteps,
+        "train_steps": train_steps,
+        "final_eval_mean": callback.evaluations[-1]["mean"] if callback.evaluations else None,
+        "import_seconds": imports_done - process_start,
+        "eval_seconds": callback.eval_seconds,
+        "torch_threads": torch.get_num_threads(),
+        "tensorflow_imported": sys.modules.get("tensorflow") is not None,
+        "versions": {p: metadata.version(p) for p in ("stable-baselines3", "torch", "gymnasium")},
+        "evaluations": callback.evaluations,
+        "wall_seconds": time.monotonic() - process_start,
+    }
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
+    print(json.dumps({k: v for k, v in result.items() if k != "evaluations"}), flush=True)

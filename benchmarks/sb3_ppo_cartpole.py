@@ -21,10 +21,8 @@ import time
 PROCESS_START = time.monotonic()
 
 import argparse
-import json
 import math
 import sys
-from importlib import metadata
 from typing import Any
 
 # SB3 imports torch.utils.tensorboard, which imports TensorFlow whenever it is installed
@@ -33,8 +31,7 @@ from typing import Any
 if "--allow_tensorflow" not in sys.argv:
     sys.modules["tensorflow"] = None  # type: ignore[assignment]
 
-import torch
-from sb3_harness import EvaluateUntilSolved
+from sb3_harness import EvaluateUntilSolved, add_flags, report, set_torch_threads
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import LinearSchedule
@@ -77,39 +74,24 @@ def gradient_steps(model: PPO) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval_interval", type=int, default=1024)
-    parser.add_argument("--eval_episodes", type=int, default=10)
-    parser.add_argument("--eval_seed_offset", type=int, default=1_000_003)
-    parser.add_argument("--target", type=float, default=475.0)
-    parser.add_argument(
-        "--max_env_steps",
-        type=int,
-        default=RL_ZOO_N_TIMESTEPS,
-        help=f"stop unsolved here (at most the zoo's {RL_ZOO_N_TIMESTEPS:,}, where the "
-        "learning rate reaches 0)",
-    )
-    parser.add_argument("--out", default="", help="also write the result JSON here")
-    parser.add_argument("--torch_threads", type=int, default=1, help="0 keeps torch's default")
-    parser.add_argument(
-        "--allow_tensorflow",
-        action="store_true",
-        help="let torch.utils.tensorboard import TensorFlow (slower start)",
+    add_flags(
+        parser,
+        eval_interval=1024,
+        target=475.0,
+        max_env_steps=RL_ZOO_N_TIMESTEPS,
+        torch_threads=1,
+        max_env_steps_help=f"stop unsolved here (at most the zoo's {RL_ZOO_N_TIMESTEPS:,}, "
+        "where the learning rate reaches 0)",
     )
     args = parser.parse_args()
     if not 0 < args.max_env_steps <= RL_ZOO_N_TIMESTEPS:
         parser.error(f"--max_env_steps must be in 1..{RL_ZOO_N_TIMESTEPS}")
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
+    set_torch_threads(args)
     env = make_vec_env(ENV_ID, n_envs=RL_ZOO_N_ENVS, seed=args.seed)
     model = PPO("MlpPolicy", env, seed=args.seed, device="cpu", verbose=0, **model_kwargs())
     callback = EvaluateUntilSolved(
-        args.eval_interval,
-        args.eval_episodes,
-        args.seed + args.eval_seed_offset,
-        args.target,
+        args,
         env_id=ENV_ID,
-        discrete=True,
         process_start=PROCESS_START,
         grad_steps=gradient_steps,
         max_env_steps=args.max_env_steps,
@@ -118,32 +100,19 @@ def main() -> None:
     # stops the run when it is solved or at --max_env_steps.
     model.learn(total_timesteps=RL_ZOO_N_TIMESTEPS, callback=callback)
     callback.maybe_evaluate()
-    solved = callback.solved_at
-    result = {
-        "system": "stable-baselines3 PPO, RL-Zoo CartPole-v1 hyperparameters",
-        "algo": "ppo",
-        "hyperparameters": {"n_envs": RL_ZOO_N_ENVS, **RL_ZOO_HYPERPARAMS},
-        "seed": args.seed,
-        "target_return": args.target,
-        "solved": solved is not None,
-        "solved_at_env_steps": solved[0] if solved else None,
-        "solved_at_train_steps": solved[1] if solved else None,
-        "solved_at_seconds": solved[2] if solved else None,
-        "env_steps": model.num_timesteps,
-        "train_steps": gradient_steps(model),
-        "final_eval_mean": callback.evaluations[-1]["mean"] if callback.evaluations else None,
-        "import_seconds": IMPORTS_DONE - PROCESS_START,
-        "eval_seconds": callback.eval_seconds,
-        "torch_threads": torch.get_num_threads(),
-        "tensorflow_imported": sys.modules.get("tensorflow") is not None,
-        "versions": {p: metadata.version(p) for p in ("stable-baselines3", "torch", "gymnasium")},
-        "evaluations": callback.evaluations,
-        "wall_seconds": time.monotonic() - PROCESS_START,
-    }
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != "evaluations"}), flush=True)
+    report(
+        args,
+        model,
+        callback,
+        about={
+            "system": "stable-baselines3 PPO, RL-Zoo CartPole-v1 hyperparameters",
+            "algo": "ppo",
+            "hyperparameters": {"n_envs": RL_ZOO_N_ENVS, **RL_ZOO_HYPERPARAMS},
+        },
+        train_steps=gradient_steps(model),
+        process_start=PROCESS_START,
+        imports_done=IMPORTS_DONE,
+    )
 
 
 if __name__ == "__main__":
