@@ -31,31 +31,32 @@ from tfa_suite.reporting import plot_learning_curve, read_metrics  # noqa: E402
 
 
 def _elapsed(rows: list[dict[str, float]]):  # noqa: ANN202
-    """(row, training seconds up to it, summed over resumed segments); NaN rows skipped."""
-    done, segment_max, previous = 0.0, 0.0, -1.0
+    """(row, training seconds up to it, summed over resumed segments); NaN rows skipped.
+
+    Within a segment wall_seconds only grows, so a segment's last row holds its span.
+    """
+    done, previous = 0.0, 0.0
     for row in rows:
         seconds = row["wall_seconds"]
         if math.isnan(seconds):
             continue
         if seconds < previous:  # a resumed segment: its own clock starts again at 0
-            done += segment_max
-            segment_max = 0.0
-        segment_max = max(segment_max, seconds)
+            done += previous
         previous = seconds
-        yield row, done + seconds, done + segment_max
+        yield row, done + seconds
 
 
 def wall_seconds(rows: list[dict[str, float]]) -> float:
     """Sums each process's span: wall_seconds restarts at 0 when a run resumes."""
     total = 0.0
-    for _, _, total in _elapsed(rows):  # noqa: B007  the last span counts
+    for _, total in _elapsed(rows):  # noqa: B007  the last row's total is the run's
         pass
     return total
 
 
 def first_reaching(rows: list[dict[str, float]], target: float) -> dict | None:
     """The first evaluation with a mean >= target: its env steps and training seconds."""
-    for row, seconds, _ in _elapsed(rows):
+    for row, seconds in _elapsed(rows):
         mean = row.get("eval_mean", math.nan)
         if not math.isnan(mean) and mean >= target:
             return {
@@ -108,9 +109,9 @@ def main() -> None:
         for name in REPORT_FILES:
             if os.path.isfile(os.path.join(args.root_dir, name)):
                 shutil.copyfile(os.path.join(args.root_dir, name), os.path.join(args.out, name))
-    target = args.target
-    if target is None and isinstance(config.get("target_return"), (int, float)):
-        target = config["target_return"] if math.isfinite(config["target_return"]) else None
+    target, saved_target = args.target, config.get("target_return")
+    if target is None and isinstance(saved_target, (int, float)) and math.isfinite(saved_target):
+        target = saved_target
     title = f"{config['env']} {config['agent']} seed {config['seed']}"
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {
