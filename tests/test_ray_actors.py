@@ -8,6 +8,7 @@ fresh process that starts its own local Ray and must leave none of its actors be
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import json
 import math
 import os
@@ -17,6 +18,8 @@ import subprocess
 import time
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 pytest.importorskip("ray")
 
@@ -48,29 +51,21 @@ RATIO = 2 / 8
 
 
 def locked_names(path: str) -> set[str]:
-    names = set()
     with open(path) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line:
-                names.add(re.split(r"[=<>~!@ \[]", line, maxsplit=1)[0].lower().replace("_", "-"))
-    return names
+        lines = [line.split("#", 1)[0].strip() for line in f]
+    return {canonicalize_name(Requirement(line).name) for line in lines if line}
 
 
 def test_the_locks_hold_rays_whole_dependency_closure():
     # `make install-ray` installs with --no-deps, so a requirement of ray (or of one of its
     # requirements) that neither lock pins is only there if something else brought it; CI
     # once failed on filelock, which the bench extra had installed here.
-    import importlib.metadata
-
-    from packaging.requirements import Requirement
-
     requirements = os.path.join(os.path.dirname(__file__), os.pardir, "requirements")
     locked = locked_names(os.path.join(requirements, "lock.txt"))
     locked |= locked_names(os.path.join(requirements, "ray-lock.txt"))
     closure, todo = set(), ["ray"]
     while todo:
-        name = todo.pop().lower().replace("_", "-")
+        name = canonicalize_name(todo.pop())
         if name in closure:
             continue
         closure.add(name)
