@@ -32,7 +32,7 @@ help:
 	@echo "make bench-onpolicy          CartPole PPO wall time to solve vs Stable-Baselines3 PPO (3 seeds)"
 	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
 	@echo "make results-pendulum        the README's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
-	@echo "make results-value           the README's dueling / prioritized CartPole table (seeds 0-2)"
+	@echo "make results-value           the README's dueling / prioritized / C51 CartPole table (seeds 0-2)"
 	@echo "make results-tabular         the README's tabular Q-learning table (seeds 0-2)"
 	@echo "make results-onpolicy        the README's PPO / A2C / REINFORCE table (seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"

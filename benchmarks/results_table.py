@@ -2,7 +2,7 @@
 
     python benchmarks/results_table.py --suite=cartpole [--seeds=0,1,2] [--out_dir=runs/results]
     python benchmarks/results_table.py --suite=pendulum          # SAC, TD3 and DDPG
-    python benchmarks/results_table.py --suite=value             # dueling, prioritized
+    python benchmarks/results_table.py --suite=value             # dueling, prioritized, C51
     python benchmarks/results_table.py --suite=tabular           # tabular Q-learning
     python benchmarks/results_table.py --suite=onpolicy          # PPO, A2C, REINFORCE
 
@@ -78,7 +78,7 @@ SUITES = {
             for a in ("sac", "td3", "ddpg")
         ],
     ),
-    # The value family's flags on the shipped CartPole DQN, alone and combined.
+    # The value family's flags on the shipped CartPole DQN, alone and combined, and C51.
     "value": (
         "make results-value",
         [
@@ -90,6 +90,8 @@ SUITES = {
             Entry("dqn, dueling + prioritized", CARTPOLE, "CartPole-v1",
                   "make train-cartpole ARGS='--dueling --replay_sampler=prioritized'",
                   ("--dueling", "--replay_sampler=prioritized")),
+            Entry("c51", "experiments/configs/cartpole_c51.cfg", "CartPole-v1",
+                  _train_py("experiments/configs/cartpole_c51.cfg")),
         ],
     ),
     # Tabular Q-learning on its grids: CartPole-v1 to 195 (v0's threshold) and
