@@ -60,8 +60,10 @@ class Entry:
 CARTPOLE = "experiments/configs/cartpole.cfg"
 
 
-def _train_py(config: str) -> str:
-    return f"python experiments/train.py --flagfile={config}"
+def _own_config(label: str, config: str, env: str, **kwargs: object) -> Entry:
+    """An entry whose command is `train.py --flagfile=config` itself."""
+    command = f"python experiments/train.py --flagfile={config}"
+    return Entry(label, config, env, command, **kwargs)
 
 
 # suite -> (the make target that makes the same runs, its entries)
@@ -90,8 +92,7 @@ SUITES = {
             Entry("dqn, dueling + prioritized", CARTPOLE, "CartPole-v1",
                   "make train-cartpole ARGS='--dueling --replay_sampler=prioritized'",
                   ("--dueling", "--replay_sampler=prioritized")),
-            Entry("c51", "experiments/configs/cartpole_c51.cfg", "CartPole-v1",
-                  _train_py("experiments/configs/cartpole_c51.cfg")),
+            _own_config("c51", "experiments/configs/cartpole_c51.cfg", "CartPole-v1"),
         ],
     ),
     # Tabular Q-learning on its grids: CartPole-v1 to 195 (v0's threshold) and
@@ -110,14 +111,14 @@ SUITES = {
     "onpolicy": (
         "make results-onpolicy",
         [
-            *(Entry(f"{label} (CartPole)", config, "CartPole-v1", _train_py(config))
+            *(_own_config(f"{label} (CartPole)", config, "CartPole-v1")
               for label, config in (
                   ("ppo", "experiments/configs/cartpole_ppo.cfg"),
                   ("a2c", "experiments/configs/cartpole_a2c.cfg"),
                   ("reinforce + baseline", "experiments/configs/cartpole_reinforce.cfg"),
               )),
-            Entry("ppo (Pendulum)", "experiments/configs/pendulum_ppo.cfg", "Pendulum-v1",
-                  _train_py("experiments/configs/pendulum_ppo.cfg"), target=-200.0),
+            _own_config("ppo (Pendulum)", "experiments/configs/pendulum_ppo.cfg", "Pendulum-v1",
+                        target=-200.0),
         ],
     ),
 }  # fmt: skip
