@@ -27,6 +27,11 @@ from typing import Any, ClassVar
 from tfa_suite.errors import UserError
 from tfa_suite.precision import check_supported
 
+# Seeds of evaluation episodes sit far from training seeds, so evaluation starts are
+# never the training env's own starts. Pure Python here, so benchmarks and peers' scripts
+# read it without importing TensorFlow.
+EVAL_SEED_OFFSET = 1_000_003
+
 
 def _field(default: Any, help: str, **extra: Any) -> Any:
     if isinstance(default, list):
@@ -127,6 +132,11 @@ class RunConfig(Section):
             "video_episodes",
         }
     )
+
+    @property
+    def eval_seed(self) -> int:
+        """Seed of the first evaluation episode; episode i is reset with eval_seed + i."""
+        return self.seed + EVAL_SEED_OFFSET
 
     def validate(self, run: RunConfig) -> None:
         need(bool(self.env.strip()), "--env must not be empty")

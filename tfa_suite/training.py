@@ -19,7 +19,7 @@ from tf_agents.metrics import tf_metrics
 
 from tfa_suite import agents, envs, loops
 from tfa_suite.agents.registry import AgentContext, BuiltAgent
-from tfa_suite.config import TrainConfig, validate
+from tfa_suite.config import EVAL_SEED_OFFSET, TrainConfig, validate
 from tfa_suite.envs import training_env
 from tfa_suite.graph_eval import GraphEvaluator
 from tfa_suite.precision import graph_precision
@@ -29,9 +29,6 @@ from tfa_suite.session import Session, TrainingDiverged
 
 __all__ = ["EVAL_SEED_OFFSET", "Parts", "TrainingDiverged", "build", "resolve_config", "train"]
 
-# Seeds of evaluation episodes sit far from training seeds, so evaluation starts are
-# never the training env's own starts.
-EVAL_SEED_OFFSET = 1_000_003
 
 
 def training_device() -> str:
@@ -95,7 +92,7 @@ def build(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
         if getattr(config.loop, "num_actors", 0) > 0:
             loop_cls = loop_spec.actor_loop_cls  # Ray actors collect: tfa_suite.loops.actors
         loop = loop_cls(config, tf_env, built, env_steps, device=device)
-        eval_seed = config.run.seed + EVAL_SEED_OFFSET
+        eval_seed = config.run.eval_seed
         eval_env = training_env.make_tf_eval_env(config, spec, config.run.eval_episodes, eval_seed)
         graph_evaluator = (
             GraphEvaluator(
@@ -133,7 +130,7 @@ def train(config: TrainConfig) -> TrainResult:
         # glorot_uniform) draw one from Python's `random`; DQN's TF-Agents defaults do not.
         random.seed(config.run.seed)
         parts = build(config, spec)
-        session = Session(parts, spec, target, config.run.seed + EVAL_SEED_OFFSET, start_time)
+        session = Session(parts, spec, target, config.run.eval_seed, start_time)
         try:
             start = getattr(parts.loop, "start", None)
             done = finished_result(RunDir(config.run.root_dir), config)  # reads only
