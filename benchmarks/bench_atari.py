@@ -33,7 +33,7 @@ from tfa_suite import envs
 from tfa_suite.config import TrainConfig, parse_conv_layers
 from tfa_suite.envs.atari_eval import atari_game, make_vector_env
 from tfa_suite.flags import config_from_flagfile
-from tfa_suite.training import Parts, build, resolve_config
+from tfa_suite.run.train import Parts, build, resolve_config
 
 REPO = Path(__file__).resolve().parent.parent
 CFG = "experiments/configs/pong_fast.cfg"
@@ -110,9 +110,9 @@ def raw_emulator(config: TrainConfig, spec: envs.EnvSpec, args: argparse.Namespa
         env.close()
 
 
-def prepared(config: TrainConfig, spec: envs.EnvSpec) -> Parts:
+def prepared(config: TrainConfig) -> Parts:
     tf.random.set_seed(config.run.seed)
-    parts = build(config, spec)
+    parts = build(config)
     parts.loop.prefill(FILL_STEPS)  # also traces loop.run
     return parts
 
@@ -160,8 +160,8 @@ def worker(variant: str, args: argparse.Namespace) -> None:
         tf.keras.mixed_precision.set_global_policy("mixed_bfloat16")
     elif variant == "bf16_onednn":
         tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
-    config, spec = load(args.flagfile)
-    parts = prepared(config, spec)
+    config, _ = load(args.flagfile)
+    parts = prepared(config)
     result = measure(train_only(parts, config, jit=False), args, f"{variant} updates/s")
     layers = [layer for layer in parts.agent._q_network.submodules if hasattr(layer, "kernel")]
     dtypes = sorted({str(layer.compute_dtype) for layer in layers})  # of Conv2D and Dense
@@ -347,7 +347,7 @@ def main() -> None:
         config.loop.train_steps_per_iteration, 1
     )
     raw = raw_emulator(config, spec, args)
-    parts = prepared(config, spec)
+    parts = prepared(config)
     collect = measure(loop_step(parts, 16, 0), args, "(b) collect-only env steps/s")
     train = measure(train_only(parts, config, jit=False), args, "(c) updates/s")
     variants = {"xla": guarded(lambda: measure(train_only(parts, config, True), args, "XLA"))}

@@ -20,7 +20,7 @@ per version, for CartPole and for Pong (`pong_fast.cfg`, the Nature CNN), from t
 arrays' dtypes and shapes.
 
 It prints the table and (not with `--quick`) writes `benchmarks/results/scale.json` and
-the tables between markers in docs/scale-out.md and README.md. Run it on an otherwise
+the tables between markers in docs/scale-out.md. Run it on an otherwise
 idle machine: on 2 cores, other work changes every figure.
 """
 
@@ -45,7 +45,6 @@ import tfa_suite  # noqa: E402,F401  (selects Keras 2 before TensorFlow is impor
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "scale.json"
 DOC = REPO / "docs" / "scale-out.md"
-README = REPO / "README.md"
 CARTPOLE_CFG = REPO / "experiments" / "configs" / "cartpole.cfg"
 PONG_CFG = REPO / "experiments" / "configs" / "pong_fast.cfg"
 DELAY_MS = 5.0
@@ -61,11 +60,11 @@ STEPS_PER_CALL = 1_000
 
 
 def build(config_path: Path, **overrides: Any):  # noqa: ANN201
-    from tfa_suite import training
     from tfa_suite.flags import config_from_flagfile
+    from tfa_suite.run.build import build as build_parts
+    from tfa_suite.run.train import resolve_config
 
-    config = training.resolve_config(config_from_flagfile(str(config_path), **overrides))
-    return training.build(config, training.env_spec(config))
+    return build_parts(resolve_config(config_from_flagfile(str(config_path), **overrides)))
 
 
 def spec_bytes(spec) -> int:  # noqa: ANN001
@@ -79,8 +78,8 @@ def sizes(parts) -> dict[str, int]:  # noqa: ANN001
     loop = parts.loop
     return dict(
         trajectory_bytes_per_env_step=spec_bytes(parts.agent.collect_data_spec),
-        weight_bytes_per_version=sum(v.numpy().nbytes for v in loop._policy_variables),
-        policy_parameters=sum(int(v.shape.num_elements()) for v in loop._policy_variables),
+        weight_bytes_per_version=sum(v.numpy().nbytes for v in loop.policy_variables),
+        policy_parameters=sum(int(v.shape.num_elements()) for v in loop.policy_variables),
     )
 
 
@@ -99,10 +98,32 @@ def measure_sizes(root: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def window(loop, seconds: float, round_steps: int) -> dict[str, float]:  # noqa: ANN001
+class PhaseClock:
+    """Where the learner's time goes: waiting for actors, adding rounds to the replay (numpy
+    concatenation included), training. Measured from outside the learner, by timing the
+    three methods its `run` spends its time in, on this loop instance only."""
+
+    def __init__(self, loop) -> None:  # noqa: ANN001
+        self.seconds = dict(wait=0.0, add=0.0, train=0.0)
+        loop.pool.wait = self._timed("wait", loop.pool.wait)
+        loop._add_ready_rounds = self._timed("add", loop._add_ready_rounds)  # noqa: SLF001
+        loop._train_chunk = self._timed("train", loop._train_chunk)  # noqa: SLF001
+
+    def _timed(self, phase: str, method):  # noqa: ANN001, ANN202
+        def timed(*args: Any) -> Any:
+            start = time.monotonic()
+            try:
+                return method(*args)
+            finally:
+                self.seconds[phase] += time.monotonic() - start
+
+        return timed
+
+
+def window(loop, clock: PhaseClock, seconds: float, round_steps: int) -> dict[str, float]:  # noqa: ANN001
     """Whole rounds for at least `seconds`: env steps/s, updates/s and per-actor env steps/s."""
-    steps0, updates0 = loop.env_step_count(), int(loop._train_step.numpy())
-    split0 = dict(loop.time_split)
+    steps0, updates0 = loop.env_step_count(), loop.train_step_count()
+    split0 = dict(clock.seconds)
     loop.perf_values()  # resets the per-actor counters
     start = time.monotonic()
     while time.monotonic() - start < seconds:
@@ -113,10 +134,10 @@ def window(loop, seconds: float, round_steps: int) -> dict[str, float]:  # noqa:
     return dict(
         seconds=elapsed,
         env_steps_per_sec=(loop.env_step_count() - steps0) / elapsed,
-        updates_per_sec=(int(loop._train_step.numpy()) - updates0) / elapsed,
+        updates_per_sec=(loop.train_step_count() - updates0) / elapsed,
         actor_env_steps_per_sec=actors,
         # Fractions of the learner's wall time: waiting for actors, adding, training.
-        learner_time=({k: (loop.time_split[k] - split0[k]) / elapsed for k in split0}),
+        learner_time=({k: (clock.seconds[k] - split0[k]) / elapsed for k in split0}),
     )
 
 
@@ -146,20 +167,25 @@ def measure(env_name: str, actors: int, seconds: float, root: str) -> dict[str, 
         root_dir=f"{root}/{re.sub(r'[^A-Za-z0-9]+', '_', env_name)}-{actors}",
     )
     loop = parts.loop
-    ratio = loop._ratio
+    ratio = loop.ratio.ratio
     round_steps = actors * STEPS_PER_CALL
     row: dict[str, Any] = dict(env=env_name, actors=actors, fed_ratio=ratio)
+
+    def set_ratio(value: float) -> None:  # from here on: pure collection, or fed at a ratio
+        loop.ratio.restart(loop.env_step_count(), loop.train_step_count(), value)
+
     try:
         start = time.monotonic()
-        loop.set_replay_ratio(0.0)
+        set_ratio(0.0)
         loop.prefill(parts.config.loop.initial_collect_steps)
         row["startup_seconds"] = time.monotonic() - start
+        clock = PhaseClock(loop)
         loop.run(round_steps)  # one round in, every actor busy
-        row["collect"] = window(loop, seconds, round_steps)
-        loop.set_replay_ratio(ratio)
+        row["collect"] = window(loop, clock, seconds, round_steps)
+        set_ratio(ratio)
         loop.run(round_steps)  # traces the train step; the backlog is paid before it returns
-        row["fed"] = window(loop, seconds, round_steps)
-        memory = [d["rss_bytes"] for d in loop.actor_descriptions() if d.get("rss_bytes")]
+        row["fed"] = window(loop, clock, seconds, round_steps)
+        memory = [d["rss_bytes"] for d in loop.pool.describe() if d.get("rss_bytes")]
         row["actor_rss_bytes_max"] = max(memory) if memory else None
     finally:
         loop.close()
@@ -238,7 +264,7 @@ def main() -> None:
     seconds = args.seconds or (6.0 if args.quick else 25.0)
 
     from tfa_suite.cli import quiet_library_logs
-    from tfa_suite.loops.actors import import_ray, init_ray
+    from tfa_suite.loops.ray.runtime import import_ray, init_ray
 
     quiet_library_logs()
     ray = import_ray()
@@ -283,8 +309,7 @@ def main() -> None:
     if not args.quick:
         replace_between(DOC, "scale-bench", text)
         replace_between(DOC, "scale-sizes", size_table(sizes_))
-        replace_between(README, "scale-bench", text)
-        print(f"updated {DOC} and {README}")
+        print(f"updated {DOC}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfa_suite.envs.atari_eval import atari_game  # noqa: E402
-from tfa_suite.reporting import plot_learning_curve, read_metrics  # noqa: E402
+from tfa_suite.run.reporting import plot_learning_curve, read_metrics  # noqa: E402
 
 
 def _elapsed(rows: list[dict[str, float]]):  # noqa: ANN202
@@ -104,7 +104,7 @@ def main() -> None:
     if os.path.isfile(finished):  # a finished run: its final evaluation of the export
         shutil.copyfile(finished, os.path.join(args.out, "result.json"))
     if config["env"] == "finance":  # the baseline report, when finance_report.py has run
-        from tfa_suite.finance_report import REPORT_FILES
+        from tfa_suite.finance.report import REPORT_FILES
 
         for name in REPORT_FILES:
             if os.path.isfile(os.path.join(args.root_dir, name)):

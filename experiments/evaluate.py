@@ -62,8 +62,8 @@ def main(argv: list[str]) -> None:
     import json
 
     from tfa_suite.errors import UserError
-    from tfa_suite.evaluation import VideoUnavailable, record_video, run_episodes
-    from tfa_suite.saved_policy import SavedPolicy
+    from tfa_suite.policy.episodes import VideoUnavailable, record_video, run_episodes
+    from tfa_suite.policy.saved import SavedPolicy
 
     check_flags(argv)
     policy = SavedPolicy(FLAGS.policy_dir)

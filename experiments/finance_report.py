@@ -21,7 +21,7 @@ FLAGS = flags.FLAGS
 
 def main(argv: list[str]) -> None:
     from tfa_suite.errors import UserError
-    from tfa_suite.finance_report import report
+    from tfa_suite.finance.report import report
 
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}")

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from tfa_suite.config import TrainConfig, make_config
+from tfa_suite.catalog import make_config
+from tfa_suite.config import TrainConfig, describe
 from tfa_suite.envs.atari_eval import atari_game
-from tfa_suite.flags import describe
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

@@ -19,13 +19,14 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
-from tfa_suite.agents import AgentContext, build_agent
-from tfa_suite.config import make_config
+from tfa_suite.agents import AgentContext
+from tfa_suite.catalog import build_agent, make_config
+from tfa_suite.config import EVAL_SEED_OFFSET
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec
-from tfa_suite.evaluation import run_episodes
-from tfa_suite.saved_policy import SavedPolicy
-from tfa_suite.training import EVAL_SEED_OFFSET, train
+from tfa_suite.policy.episodes import run_episodes
+from tfa_suite.policy.saved import SavedPolicy
+from tfa_suite.run.train import train
 
 AGENTS = ["ddpg", "td3", "sac"]
 SMALL = {"actor_layers": [16], "critic_layers": [16]}
@@ -169,10 +170,10 @@ def test_initial_collect_policy_is_uniform_within_bounds(pendulum_specs, agent):
 @pytest.mark.parametrize("agent", AGENTS)
 def test_train_step_on_pendulum_pairs_is_finite_and_counts(pendulum_specs, agent):
     built, counter = make_built(pendulum_specs, agent)
-    assert built.train_sequence_length == 2
+    assert built.hooks.train_sequence_length == 2
     assert built.agent.collect_data_spec.policy_info == ()
     before = [v.numpy().copy() for v in critic_variables(built)]
-    loss = built.agent.train(pendulum_batch(8, built.train_sequence_length)).loss
+    loss = built.agent.train(pendulum_batch(8, built.hooks.train_sequence_length)).loss
     assert loss.shape == () and np.isfinite(loss.numpy())
     assert int(counter.numpy()) == 1
     built.agent.train(pendulum_batch(8, 2, seed=1))

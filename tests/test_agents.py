@@ -14,8 +14,8 @@ from tf_agents.metrics import tf_metrics
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
-from tfa_suite.agents import AgentContext, build_agent, nstep
-from tfa_suite.config import make_config
+from tfa_suite.agents import AgentContext, nstep
+from tfa_suite.catalog import build_agent, make_config
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.errors import UnsupportedSpaceError, UserError

@@ -11,13 +11,13 @@ import tensorflow as tf
 from tf_agents.agents.categorical_dqn import categorical_dqn_agent
 from tf_agents.trajectories import time_step as ts
 
+from tfa_suite.config import EVAL_SEED_OFFSET
 from tfa_suite.envs.atari import AtariEnvironment
 from tfa_suite.envs.atari_eval import run_atari_episodes
-from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.errors import UserError
+from tfa_suite.policy.saved import SavedPolicy
 from tfa_suite.replay.frame_store import FrameStoreReplay
-from tfa_suite.saved_policy import SavedPolicy
-from tfa_suite.training import EVAL_SEED_OFFSET, build, resolve_config, train
+from tfa_suite.run.train import build, resolve_config, train
 
 FIRST, MID, LAST = (int(t) for t in (ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST))
 
@@ -238,7 +238,7 @@ def test_noop_pong_loses_every_point_of_a_whole_game():
 
 def test_c51_agent_trains_on_atari_frames(tiny_config):
     config = resolve_config(tiny_config(agent="c51", env="ALE/Pong-v5"))
-    parts = build(config, EnvSpec(config.run.env))
+    parts = build(config)
     # Stacked frames go to the frame-once replay: about one 84x84 frame per transition.
     assert isinstance(parts.loop.replay, FrameStoreReplay)
     assert parts.loop.replay.bytes_per_transition() < 8 * 1024

@@ -19,9 +19,9 @@ import subprocess
 
 import pytest
 
-from tfa_suite.config import make_config
+from tfa_suite.catalog import make_config
 from tfa_suite.errors import UnsupportedSpaceError, UserError
-from tfa_suite.run_dir import CONFIG_FILE, open_run_dir
+from tfa_suite.run.run_dir import CONFIG_FILE, open_run_dir
 
 TRAIN = "experiments/train.py"
 EVALUATE = "experiments/evaluate.py"
@@ -320,7 +320,7 @@ def test_open_run_dir_reports_an_unreadable_config(tmp_path):
 def test_train_rejects_bad_input_without_touching_the_root_dir(
     tmp_path, overrides, error, fragment
 ):
-    from tfa_suite.training import train
+    from tfa_suite.run.train import train
 
     root = tmp_path / "run"
     layers = {"actor_layers": [8]} if overrides.get("agent") == "sac" else {"fc_layers": [8]}
@@ -332,7 +332,7 @@ def test_train_rejects_bad_input_without_touching_the_root_dir(
 
 
 def test_train_refuses_a_root_dir_file_in_process(tmp_path):
-    from tfa_suite.training import train
+    from tfa_suite.run.train import train
 
     path = tmp_path / "file"
     path.write_text("keep me")
@@ -342,7 +342,7 @@ def test_train_refuses_a_root_dir_file_in_process(tmp_path):
 
 
 def test_train_rejects_a_negative_seed_as_a_user_error(tmp_path):
-    from tfa_suite.training import train
+    from tfa_suite.run.train import train
 
     root = tmp_path / "run"
     with pytest.raises(UserError, match="--seed"):

@@ -15,16 +15,10 @@ from absl import flags
 
 from tfa_suite.agents.actor_critic import SacConfig, Td3Config
 from tfa_suite.agents.dqn import DqnConfig
-from tfa_suite.config import (
-    RunConfig,
-    TrainConfig,
-    config_from_json,
-    identity_fields,
-    make_config,
-    validate,
-)
+from tfa_suite.catalog import config_from_json, make_config
+from tfa_suite.config import RunConfig, TrainConfig, describe, identity_fields, validate
 from tfa_suite.errors import UserError
-from tfa_suite.flags import config_from_flags, define_flags, describe
+from tfa_suite.flags import config_from_flags, define_flags
 from tfa_suite.loops.replay import ReplayConfig
 
 NAN = float("nan")

@@ -22,17 +22,17 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
 from tests.test_learning import solve_cartpole
-from tfa_suite.agents import AgentContext, build_agent
-from tfa_suite.agents.dqn import network_kwargs
+from tfa_suite.agents import AgentContext
 from tfa_suite.agents.dueling import DuelingQNetwork, dueling_q_values
-from tfa_suite.config import make_config
+from tfa_suite.agents.q_learning import network_kwargs
+from tfa_suite.catalog import build_agent, make_config
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.errors import UserError
 from tfa_suite.flags import config_from_flags, define_flags
-from tfa_suite.run_dir import open_run_dir
-from tfa_suite.saved_policy import SavedPolicy
-from tfa_suite.training import build, resolve_config, train
+from tfa_suite.policy.saved import SavedPolicy
+from tfa_suite.run.run_dir import open_run_dir
+from tfa_suite.run.train import build, resolve_config, train
 
 
 def actions(n: int) -> tensor_spec.BoundedTensorSpec:
@@ -257,7 +257,7 @@ def test_tiny_dueling_run_trains_and_exports_a_dueling_policy(tmp_path, tiny_con
     result = train(config)
     assert result.env_steps >= 400 and result.train_steps > 0
     # The built agent is the one the run trained: DQN or double DQN, with the dueling head.
-    parts = build(resolve_config(config), EnvSpec(config.run.env))
+    parts = build(resolve_config(config))
     expected = dqn_agent.DdqnAgent if double_dqn else dqn_agent.DqnAgent
     assert type(parts.agent).__mro__[2] is expected  # under tfa_suite.agents.nstep's mask
     assert isinstance(parts.agent._q_network, DuelingQNetwork)

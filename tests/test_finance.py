@@ -19,18 +19,17 @@ from tf_agents.environments import utils as env_utils
 from tf_agents.trajectories import time_step as ts
 
 import tfa_suite.envs.loading  # noqa: F401  -- registers the gymnasium id "finance"
-from tfa_suite.envs.finance import (
+from tfa_suite.errors import UserError
+from tfa_suite.finance.env import FinanceEnvironment, FinanceGymEnv
+from tfa_suite.finance.params import (
     MONTHS,
-    FinanceEnvironment,
-    FinanceGymEnv,
     FinanceParams,
-    FinanceSim,
     amortized_payment,
     income_tax,
     monthly_rate,
     normalize_weights,
 )
-from tfa_suite.errors import UserError
+from tfa_suite.finance.sim import FinanceSim
 
 FIRST, MID, LAST = (int(t) for t in (ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST))
 LUXURY = np.array([0.0, 0.0, 0.0, 1.0])

@@ -11,9 +11,9 @@ import json
 import numpy as np
 import pytest
 
-from tfa_suite.envs.finance import MONTHS, FinanceParams
 from tfa_suite.errors import UserError
-from tfa_suite.finance_report import (
+from tfa_suite.finance.params import MONTHS, FinanceParams
+from tfa_suite.finance.report import (
     REPORT_FILES,
     Outcome,
     fixed,
@@ -23,7 +23,7 @@ from tfa_suite.finance_report import (
     simulate,
     summarize,
 )
-from tfa_suite.training import train
+from tfa_suite.run.train import train
 
 RUN_OUTPUTS = ("checkpoints", "policy", "summaries", "metrics.csv", "config.json",
                "learning_curve.png", "video.mp4")  # fmt: skip
@@ -133,7 +133,7 @@ def test_report_scores_the_policy_and_refuses_to_overwrite(finance_run, binaries
         ) == pytest.approx(1)
     assert "| ddpg |" in proc.stdout
 
-    from tfa_suite.finance_report import report
+    from tfa_suite.finance.report import report
 
     with pytest.raises(UserError, match="--overwrite"):
         report(str(root), lives=4, grid_step=0.5)
@@ -144,7 +144,7 @@ def test_report_scores_the_policy_and_refuses_to_overwrite(finance_run, binaries
 def test_report_refuses_a_run_that_is_not_finance(tmp_path, tiny_config):
     root = tmp_path / "cartpole"
     train(tiny_config(root, agent="dqn"))
-    from tfa_suite.finance_report import report
+    from tfa_suite.finance.report import report
 
     with pytest.raises(UserError, match="not finance"):
         report(str(root), lives=4, grid_step=0.5)
@@ -206,13 +206,13 @@ def test_evaluate_plays_the_exported_finance_policy_in_a_fresh_process(finance_r
 
 
 def result_eval_seed(root) -> int:  # noqa: ANN001
-    from tfa_suite.training import EVAL_SEED_OFFSET
+    from tfa_suite.config import EVAL_SEED_OFFSET
 
     return json.loads((root / "config.json").read_text())["run"]["seed"] + EVAL_SEED_OFFSET
 
 
 def test_signal_to_noise_by_hand():
-    from tfa_suite.finance_report import signal_to_noise
+    from tfa_suite.finance.report import signal_to_noise
 
     months = np.arange(MONTHS + 1, dtype=float)
     best = Outcome(

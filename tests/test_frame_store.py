@@ -14,7 +14,7 @@ from tf_agents.specs import array_spec, tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
-from tfa_suite.graph_checks import find_host_round_trips
+from tfa_suite.loops.graph_checks import find_host_round_trips
 from tfa_suite.replay import FrameStoreReplay
 
 K = 4

@@ -9,9 +9,8 @@ import sys
 import pytest
 import tensorflow as tf
 
-from tfa_suite import envs
-from tfa_suite.graph_checks import HOST_ROUND_TRIP_OPS, find_host_round_trips
-from tfa_suite.training import build, resolve_config
+from tfa_suite.loops.graph_checks import HOST_ROUND_TRIP_OPS, find_host_round_trips
+from tfa_suite.run.train import build, resolve_config
 
 # Every op type the compiled collect-train loop may contain on the graph backend, by what it
 # is for. Each is a TensorFlow kernel that runs on the training device (the GPU when there is
@@ -93,7 +92,7 @@ def traced_loop(tiny_config, backend: str, **fields):
             initial_collect_steps=16,
         )
     )
-    parts = build(config, envs.EnvSpec(config.run.env))
+    parts = build(config)
     spec = tf.TensorSpec([], tf.int64)
     return parts, parts.loop.collect_train.get_concrete_function(spec, spec)
 
@@ -146,7 +145,7 @@ def test_rollout_loop_stays_in_one_pure_graph(tiny_config, agent, env):
     config = resolve_config(
         tiny_config(agent=agent, env=env, backend="graph", learning_rate_decay="linear")
     )
-    parts = build(config, envs.EnvSpec(config.run.env))
+    parts = build(config)
     assert parts.backend == "graph"
     run = parts.loop.collect_train.get_concrete_function(tf.TensorSpec([], tf.int64))
     assert find_host_round_trips(run) == []
@@ -195,11 +194,11 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
-from tfa_suite import envs, training
-from tfa_suite.config import make_config
-training.training_device = lambda: "/CPU:1"
+from tfa_suite.catalog import make_config
+from tfa_suite.run import build as building, train as training
+building.training_device = lambda: "/CPU:1"
 config = training.resolve_config(make_config(**json.loads(CONFIG)))
-parts = training.build(config, envs.EnvSpec(config.run.env))
+parts = building.build(config)
 assert parts.device == "/CPU:1"
 parts.loop.prefill(16)
 parts.loop.run(2)  # creates the optimizer's slots

@@ -10,10 +10,11 @@ import os
 
 import pytest
 
-from tfa_suite.evaluation import run_episodes
+from tfa_suite.config import EVAL_SEED_OFFSET
 from tfa_suite.flags import config_from_flagfile
-from tfa_suite.saved_policy import SavedPolicy
-from tfa_suite.training import EVAL_SEED_OFFSET, train
+from tfa_suite.policy.episodes import run_episodes
+from tfa_suite.policy.saved import SavedPolicy
+from tfa_suite.run.train import train
 
 CONFIGS = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs"

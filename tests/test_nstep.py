@@ -10,10 +10,10 @@ from tf_agents.metrics import tf_metrics
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
-from tfa_suite.agents import AgentContext, build_agent
+from tfa_suite.agents import AgentContext
 from tfa_suite.agents.c51 import C51Agent
 from tfa_suite.agents.nstep import crosses_episode_end, crosses_seam, crosses_truncation
-from tfa_suite.config import make_config
+from tfa_suite.catalog import build_agent, make_config
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec
 

@@ -13,13 +13,13 @@ import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory as trajectory_lib
 
-from tfa_suite import envs
-from tfa_suite.agents.on_policy import points_as_returns_ends
+from tfa_suite.agents.policy_gradient.advantages import boundary_mask, gae
+from tfa_suite.agents.policy_gradient.reinforce import points_as_returns_ends
+from tfa_suite.config import EVAL_SEED_OFFSET
 from tfa_suite.errors import UserError
 from tfa_suite.flags import config_from_flagfile
-from tfa_suite.loops.advantages import boundary_mask, gae
 from tfa_suite.loops.rollout import RolloutLoop, minibatch_indices
-from tfa_suite.training import EVAL_SEED_OFFSET, build, resolve_config, train
+from tfa_suite.run.train import build, resolve_config, train
 
 FIRST, MID, LAST = ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST
 
@@ -133,15 +133,15 @@ def uniform_reinforce(tmp_path, tiny_config, **fields):
     so log pi(a|o) = -log 2 for every action and its loss exposes the returns it used."""
     fields = {"use_value_baseline": False, "normalize_returns": False, **fields}
     config = resolve_config(tiny_config(str(tmp_path / "run"), agent="reinforce", **fields))
-    parts = build(config, envs.EnvSpec(config.run.env))
+    parts = build(config)
     for variable in parts.agent._actor_network.trainable_variables:  # noqa: SLF001
         variable.assign(tf.zeros_like(variable))
     return parts
 
 
 def reinforce_loss(parts, experience):
-    if parts.built.prepare_rollout is not None:
-        experience = parts.built.prepare_rollout(experience, None)
+    if parts.built.hooks.prepare is not None:
+        experience = parts.built.hooks.prepare(experience, None)
     return float(parts.agent.train(experience).loss)
 
 
@@ -197,7 +197,7 @@ def test_ppo_observation_normalizer_moves_only_after_a_rollouts_updates(tmp_path
     config = resolve_config(
         tiny_config(str(tmp_path / "run"), agent="ppo", normalize_observations=True)
     )
-    parts = build(config, envs.EnvSpec(config.run.env))
+    parts = build(config)
     parts.loop.run(2)  # the normalizer has taken in two rollouts
     collected, time_step = parts.loop._collect()  # noqa: SLF001
     policy = parts.built.collect_policy
@@ -209,11 +209,11 @@ def test_ppo_observation_normalizer_moves_only_after_a_rollouts_updates(tmp_path
         return policy.distribution(step).info["dist_params"]["logits"].numpy()
 
     stored = tf.reshape(collected.policy_info["dist_params"]["logits"], [n * t, -1]).numpy()
-    parts.built.prepare_rollout(collected, time_step)  # advantages, before the updates
+    parts.built.hooks.prepare(collected, time_step)  # advantages, before the updates
     # What the first minibatch's update sees: the probabilities the actions were drawn
     # with (importance ratio 1).
     np.testing.assert_allclose(logits_now(), stored, rtol=1e-5, atol=1e-6)
-    parts.built.after_rollout_updates(collected)
+    parts.built.hooks.after_updates(collected)
     assert np.abs(logits_now() - stored).max() > 1e-4  # the normalizer moved, afterwards
 
 
@@ -251,7 +251,7 @@ def test_ppo_counts_one_train_step_per_minibatch(tmp_path, tiny_config):
     config = resolve_config(
         tiny_config(str(tmp_path / "run"), agent="ppo", minibatch_size=4, num_epochs=3)
     )
-    parts = build(config, envs.EnvSpec(config.run.env))
+    parts = build(config)
     assert isinstance(parts.loop, RolloutLoop)
     loss = parts.loop.run(5)
     assert math.isfinite(loss)
@@ -263,7 +263,7 @@ def test_ppo_counts_one_train_step_per_minibatch(tmp_path, tiny_config):
 @pytest.mark.parametrize("agent", ["reinforce", "a2c"])
 def test_one_update_agents_count_one_train_step_per_rollout(tmp_path, tiny_config, agent):
     config = resolve_config(tiny_config(str(tmp_path / "run"), agent=agent, rollout_steps=64))
-    parts = build(config, envs.EnvSpec(config.run.env))
+    parts = build(config)
     parts.loop.run(3)
     # 64 steps of 2 CartPole envs always finish an episode, so REINFORCE updates each time.
     assert int(parts.agent.train_step_counter.numpy()) == 3
@@ -293,7 +293,7 @@ def test_ppo_run_writes_every_output(ppo_pendulum_run):
 
 def test_ppo_greedy_continuous_actions_stay_within_the_bounds(ppo_pendulum_run, tiny_config):
     _, config, _ = ppo_pendulum_run
-    parts = build(resolve_config(config), envs.EnvSpec("Pendulum-v1"))
+    parts = build(resolve_config(config))
     # Push the mean far outside [-2, 2]: the Gaussian's mean layer's bias, huge.
     net = parts.agent.actor_net
     for variable in net.trainable_variables:
@@ -314,7 +314,7 @@ def test_gaussian_head_starts_at_the_chosen_std_and_squashes_only_if_asked(
 ):
     _, config, _ = ppo_pendulum_run
     changed = config.replace(init_action_std=1.3, squash_action_mean=squash)
-    parts = build(resolve_config(changed), envs.EnvSpec("Pendulum-v1"))
+    parts = build(resolve_config(changed))
     # Positive observations, so that with every weight at 50 each hidden unit saturates at +1.
     step = ts.restart(tf.abs(tf.random.normal([16, 3])) + 0.1, batch_size=16)
     net = parts.agent.actor_net
@@ -386,7 +386,7 @@ def test_bad_settings_are_refused_in_one_line(tmp_path, tiny_config, agent, fiel
     root = tmp_path / "run"
     with pytest.raises(UserError) as error:
         config = resolve_config(tiny_config(str(root), agent=agent, **fields))
-        build(config, envs.EnvSpec(config.run.env))
+        build(config)
     assert message in str(error.value) and "\n" not in str(error.value)
     assert not root.exists()
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tf_agents.networks import actor_distribution_network
 from tf_agents.specs import tensor_spec
 
-from tfa_suite.agents.preprocessing import (
+from tfa_suite.agents.policy_gradient.preprocessing import (
     PONG_BACKGROUND_GRAYS,
     PongFrameDifference,
     observation_preprocessing,

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfa_suite.errors import UserError
 from tfa_suite.precision import check_supported, cpu_flags, graph_precision
-from tfa_suite.training import train
+from tfa_suite.run.train import train
 
 OPTION = "auto_mixed_precision_onednn_bfloat16"
 HAS_BF16 = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})

@@ -12,11 +12,10 @@ from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import trajectory
 
-from tfa_suite import envs
 from tfa_suite.errors import UserError
 from tfa_suite.replay.frame_store import FrameStoreReplay
 from tfa_suite.replay.prioritized import PrioritizedReplay, SumTree
-from tfa_suite.training import build, resolve_config, train
+from tfa_suite.run.train import build, resolve_config, train
 
 SPEC = (tf.TensorSpec([], tf.int64, "x"),)
 
@@ -209,11 +208,11 @@ def prioritized_config(tiny_config, root, **fields):
 
 def test_beta_anneals_from_its_start_to_one_over_the_run(tiny_config, tmp_path):
     config = resolve_config(prioritized_config(tiny_config, tmp_path / "r", num_env_steps=1000))
-    parts = build(config, envs.EnvSpec(config.run.env))
+    parts = build(config)
     steps = parts.loop.env_steps.environment_steps
     for done, beta in ((0, 0.4), (500, 0.7), (1000, 1.0), (5000, 1.0)):
         steps.assign(done)
-        assert float(parts.loop.priority_beta()) == pytest.approx(beta)
+        assert float(parts.loop.core.priority_beta()) == pytest.approx(beta)
 
 
 def test_prioritized_loop_trains_and_exports(tiny_config, tmp_path):

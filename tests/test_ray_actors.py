@@ -238,7 +238,7 @@ def test_an_env_that_keeps_failing_ends_the_run_in_one_line(tmp_path, tiny_confi
     import ray
 
     from tfa_suite.errors import EnvironmentFailed
-    from tfa_suite.training import train
+    from tfa_suite.run.train import train
 
     config = tiny_config(
         str(tmp_path / "run"),

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tfa_suite.errors import UserError
 from tfa_suite.loops.replay import ReplayLoop
-from tfa_suite.training import TrainingDiverged, train
+from tfa_suite.run.train import TrainingDiverged, train
 
 CHECKPOINT_INTERVAL = 1_000
 NUM_ENVS = 4
@@ -273,7 +273,7 @@ def watch_prefills(monkeypatch) -> list[dict]:
         return (
             int(loop.env_steps.result()),
             int(loop.replay.num_frames()),
-            int(loop._agent.train_step_counter.numpy()),
+            int(loop.core._agent.train_step_counter.numpy()),
         )
 
     def prefill(loop: ReplayLoop, num_env_steps: int) -> int:
@@ -343,7 +343,7 @@ def test_resume_restores_every_saved_value(tmp_path, backend, tiny_config):
 
 
 def test_checkpoint_state_the_run_does_not_restore_is_refused(tmp_path, monkeypatch, tiny_config):
-    import tfa_suite.session as session
+    import tfa_suite.run.session as session
 
     root = str(tmp_path / "run")
     train(tiny_config(root))

@@ -13,12 +13,14 @@ import time
 import pytest
 
 from tfa_suite import config as config_lib
-from tfa_suite.agents.dqn import apex_epsilon
-from tfa_suite.config import identity_fields, make_config
+from tfa_suite.agents.q_learning import apex_epsilon
+from tfa_suite.catalog import make_config
+from tfa_suite.config import identity_fields
 from tfa_suite.envs.loading import EnvSpec, make_gym_env, reward_threshold
 from tfa_suite.errors import UserError
-from tfa_suite.loops.actor_worker import failure_line
-from tfa_suite.loops.actors import ActorReplayConfig, actor_seed, ray_installed
+from tfa_suite.loops.ray.config import RayConfig, ray_installed
+from tfa_suite.loops.ray.pool import actor_seed
+from tfa_suite.loops.ray.runtime import failure_line
 
 
 def test_missing_ray_is_one_line_that_says_how_to_install_it(binaries):
@@ -41,10 +43,12 @@ def test_missing_ray_is_one_line_that_says_how_to_install_it(binaries):
     assert "run dir:" not in done.stdout
 
 
-def test_the_replay_section_holds_the_actor_flags_and_other_loops_refuse_them():
+def test_the_ray_section_holds_the_actor_flags_and_other_loops_refuse_them():
     config = make_config(agent="dqn", num_actors=2)
-    assert isinstance(config.loop, ActorReplayConfig)
-    assert config.loop.num_actors == 2
+    assert isinstance(config.ray, RayConfig)
+    assert config.ray.num_actors == 2
+    # config.json keeps the Ray fields inside its "loop" section, as before the split.
+    assert config.to_json()["loop"]["num_actors"] == 2 and "ray" not in config.to_json()
     with pytest.raises(UserError, match=r"--num_actors does not apply to --agent=ppo \(rollout"):
         make_config(agent="ppo", num_actors=2)
 
@@ -85,11 +89,12 @@ def test_num_actors_defines_the_experiment_and_the_cluster_does_not():
 
 
 def test_the_default_replay_ratio_is_the_single_process_one():
-    loop = make_config(
+    config = make_config(
         agent="dqn", num_actors=2, collect_steps_per_iteration=128, train_steps_per_iteration=32
-    ).loop
-    assert loop.ratio() == 0.25
-    assert make_config(agent="dqn", num_actors=2, replay_ratio=0.0).loop.ratio() == 0.0
+    )
+    assert config.ray.ratio(config.loop) == 0.25
+    config = make_config(agent="dqn", num_actors=2, replay_ratio=0.0)
+    assert config.ray.ratio(config.loop) == 0.0
 
 
 def test_apex_epsilons_follow_the_paper():
@@ -140,8 +145,8 @@ def test_the_latency_env_is_cartpole_with_a_fixed_delay_per_step():
 
 
 def test_apex_exploration_needs_the_agents_hook(tiny_config):
-    from tfa_suite import training
+    from tfa_suite.run.train import build
 
     config = tiny_config(agent="ddpg", num_actors=2, actor_exploration="apex")
     with pytest.raises(UserError, match="--actor_exploration=apex needs per-actor exploration"):
-        training.build(config, training.env_spec(config))
+        build(config)

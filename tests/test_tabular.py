@@ -21,13 +21,14 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
-from tfa_suite.agents import AgentContext, build_agent
+from tfa_suite.agents import AgentContext
 from tfa_suite.agents.tabular import DEFAULT_GRIDS, ObservationGrid, TabularQAgent
-from tfa_suite.config import make_config
+from tfa_suite.catalog import build_agent, make_config
+from tfa_suite.config import EVAL_SEED_OFFSET
 from tfa_suite.errors import UnsupportedSpaceError, UserError
 from tfa_suite.flags import config_from_flagfile, config_from_flags, define_flags
-from tfa_suite.saved_policy import SavedPolicy
-from tfa_suite.training import EVAL_SEED_OFFSET, train
+from tfa_suite.policy.saved import SavedPolicy
+from tfa_suite.run.train import train
 
 FIRST, MID, LAST = ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST
 
@@ -156,7 +157,7 @@ def test_duplicates_with_one_target_equal_sequential_updates():
 
 @pytest.fixture(scope="module")
 def cartpole_built():
-    from tfa_suite.envs.tf_cartpole import TFCartPoleEnv
+    from tfa_suite.envs.native.cartpole import TFCartPoleEnv
 
     env = TFCartPoleEnv(batch_size=1, seed=0)
     context = AgentContext(

@@ -16,8 +16,8 @@ from tf_agents.networks import q_network
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.trajectories import time_step as ts
 
-from tfa_suite.envs.tf_cartpole import THETA_THRESHOLD_RADIANS, X_THRESHOLD, TFCartPoleEnv
-from tfa_suite.graph_checks import find_host_round_trips
+from tfa_suite.envs.native.cartpole import THETA_THRESHOLD_RADIANS, X_THRESHOLD, TFCartPoleEnv
+from tfa_suite.loops.graph_checks import find_host_round_trips
 
 FIRST, MID, LAST = (int(t) for t in (ts.StepType.FIRST, ts.StepType.MID, ts.StepType.LAST))
 

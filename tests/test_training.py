@@ -17,10 +17,10 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 from tf_agents.trajectories import time_step as ts
 
-from tfa_suite.envs.loading import EnvSpec
+from tfa_suite.config import EVAL_SEED_OFFSET
 from tfa_suite.errors import UserError
-from tfa_suite.saved_policy import SavedPolicy
-from tfa_suite.training import EVAL_SEED_OFFSET, build, resolve_config, train
+from tfa_suite.policy.saved import SavedPolicy
+from tfa_suite.run.train import build, resolve_config, train
 
 # What this module's run needs beyond the tiny config: two updates per iteration on a bigger
 # replay, an evaluation and a checkpoint every 200 steps, epsilon decayed and the target
@@ -133,7 +133,7 @@ def test_exported_policy_and_video_are_real(finished_run):
 def test_exported_policy_is_the_greedy_policy_of_the_final_checkpoint(finished_run, tiny_config):
     root, _ = finished_run
     config = resolve_config(tiny_config(root, **RUN))
-    parts = build(config, EnvSpec(config.run.env))  # writes nothing
+    parts = build(config)  # writes nothing
     latest = tf.train.latest_checkpoint(os.path.join(root, "checkpoints"))
     status = tf.train.Checkpoint(agent=parts.agent).restore(latest).expect_partial()
     status.assert_existing_objects_matched()
@@ -206,7 +206,7 @@ def test_env_without_rgb_frames_trains_and_skips_the_video(tmp_path, capsys, tin
 def test_evaluation_side_imports_no_tf_agents():
     # evaluate.py's promise: a saved policy is scored with TensorFlow and gymnasium alone.
     code = (
-        "import sys, tfa_suite.saved_policy, tfa_suite.evaluation, tfa_suite.envs; "
+        "import sys, tfa_suite.policy.saved, tfa_suite.policy.episodes, tfa_suite.envs; "
         "sys.exit('tf_agents' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

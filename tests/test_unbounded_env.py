@@ -4,11 +4,11 @@ import tfa_suite  # noqa: F401  isort: skip
 
 import numpy as np
 
-from tfa_suite.config import make_config
+from tfa_suite.catalog import make_config
 from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.envs.training_env import warn_if_unbounded
-from tfa_suite.evaluation import run_episodes
-from tfa_suite.training import train
+from tfa_suite.policy.episodes import run_episodes
+from tfa_suite.run.train import train
 
 NEVER_ENDING = "tests.envs_for_tests:NeverEndingEnv"
 

@@ -42,11 +42,11 @@ def run_main(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
 
 
 def train_main(argv: list[str]) -> None:
-    """The training binaries' main: flags -> config -> `tfa_suite.training.train`."""
+    """The training binaries' main: flags -> config -> `tfa_suite.run.train.train`."""
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags look like --name=value")
     from tfa_suite import flags as tfa_flags
-    from tfa_suite.training import train
+    from tfa_suite.run.train import train
 
     result = train(tfa_flags.config_from_flags())
     if result.stopped_by_signal is not None:

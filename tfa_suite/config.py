@@ -1,19 +1,21 @@
 """The one description of a training run: typed dataclass sections whose field docs become flags.
 
-A run's configuration has three sections:
+A run's configuration has three or four sections:
 
 - `run` (`RunConfig`, here): what every run has, whatever the agent: env, seed, root dir,
   length, evaluation, checkpoints and reporting.
-- `loop`: the data flow of the agent's loop kind, e.g. `ReplayConfig` in
-  `tfa_suite.loops.replay` (capacity, batch, collection and updates per iteration).
+- `loop` (a `LoopSection`): the data flow of the agent's loop kind, e.g. `ReplayConfig`
+  in `tfa_suite.loops.replay` (capacity, batch, collection and updates per iteration).
+- `ray`: for loops that scale out, `RayConfig` in `tfa_suite.loops.ray.config`.
 - `agent`: owned by the agent's module, e.g. `DqnConfig` in `tfa_suite.agents.dqn`.
 
-`experiments/train.py` turns every field of every registered section into one flat absl
-flag (`tfa_suite.flags`); a flag that belongs to no section of the chosen agent is refused.
-Tests and benchmarks build configs with `make_config(agent=..., **flat_fields)`, and every
-run saves the resolved sections to `<root_dir>/config.json`. Every count is in environment
-steps (summed over the parallel environments), so a schedule means the same whatever
-`num_envs` is.
+This module holds the types alone. Which sections an agent has is resolved one layer up,
+in `tfa_suite.catalog` (`make_config(agent=..., **flat_fields)`), which knows the agents
+and the loops. `experiments/train.py` turns every field of every section into one flat
+absl flag (`tfa_suite.flags`); a flag that belongs to no section of the chosen agent is
+refused. Every run saves the resolved sections to `<root_dir>/config.json`. Every count
+is in environment steps (summed over the parallel environments), so a schedule means the
+same whatever `num_envs` is.
 """
 
 from __future__ import annotations
@@ -157,26 +159,76 @@ class RunConfig(Section):
 
 
 @dataclasses.dataclass
+class LoopSection(Section):
+    """The section of a loop kind: how data flows from the environment to the train step.
+
+    `KIND` names the loop kind (`tfa_suite.catalog.LOOPS`); an agent names the kind it
+    trains on, and a flag of another kind's section is refused for it.
+    """
+
+    KIND: ClassVar[str] = ""
+
+    def steps_before_training(self) -> int:
+        """Env steps collected with the agent's initial-collect policy before training."""
+        return 0
+
+
+@dataclasses.dataclass
 class TrainConfig:
-    """A resolved run: the shared run section plus the agent's loop and agent sections."""
+    """A resolved run: the shared run section, the agent's loop and agent sections, and
+    for loops that can scale out, the Ray section (`tfa_suite.loops.ray.config`)."""
 
     run: RunConfig
-    loop: Section
+    loop: LoopSection
     agent: Section
+    ray: Section | None = None
 
     def sections(self) -> dict[str, Section]:
-        return {"run": self.run, "loop": self.loop, "agent": self.agent}
+        """Every section by name, in flag order: run, loop, ray (if any), agent."""
+        named: dict[str, Section | None] = {
+            "run": self.run,
+            "loop": self.loop,
+            "ray": self.ray,
+            "agent": self.agent,
+        }
+        return {name: section for name, section in named.items() if section is not None}
+
+    def section_classes(self) -> dict[str, type[Section]]:
+        return {name: type(section) for name, section in self.sections().items()}
 
     def flat(self) -> dict[str, Any]:
         """Every field of every section by its flag name."""
         return {k: v for s in self.sections().values() for k, v in s.to_json().items()}
 
     def replace(self, **flat: Any) -> TrainConfig:
-        """A copy with fields changed by flag name, in whichever section holds them."""
-        return make_config(**{**self.flat(), **flat})
+        """A copy with fields changed by flag name, in whichever section holds them.
+
+        The agent stays: another agent has other sections (`tfa_suite.catalog.make_config`
+        builds those). A field no section has is refused as the flags are.
+        """
+        if flat.get("agent", self.run.agent) != self.run.agent:
+            raise ValueError("replace() keeps the agent; build another with catalog.make_config")
+        owner = {name: key for key, s in self.sections().items() for name in s.field_names()}
+        foreign = sorted(name for name in flat if name not in owner)
+        if foreign:
+            raise UserError(not_for_agent_message(self.run.agent, self.section_classes(), foreign))
+        changed = {
+            key: dataclasses.replace(section, **{k: v for k, v in flat.items() if owner[k] == key})
+            for key, section in self.sections().items()
+        }
+        return TrainConfig(**changed)
 
     def to_json(self) -> dict[str, Any]:
-        return {name: section.to_json() for name, section in self.sections().items()}
+        """config.json's layout: run, loop and agent. The Ray fields sit inside "loop", as
+        they have since scale-out landed, so the file reads the same to old and new code."""
+        data = {
+            "run": self.run.to_json(),
+            "loop": self.loop.to_json(),
+            "agent": self.agent.to_json(),
+        }
+        if self.ray is not None:
+            data["loop"].update(self.ray.to_json())
+        return data
 
     def save(self, path: str) -> None:
         with open(path, "w") as f:
@@ -188,48 +240,16 @@ class TrainConfig:
         return f"runs/{env_name}-{self.run.agent}-seed{self.run.seed}"
 
 
-def section_classes(agent: str) -> dict[str, type[Section]]:
-    """The run, loop and agent section classes of agent `agent`."""
-    from tfa_suite import agents, loops
-
-    spec = agents.agent_spec(agent)
-    return {
-        "run": RunConfig,
-        "loop": loops.loop_spec(spec.loop).config_cls,
-        "agent": spec.config_cls,
-    }
-
-
-def make_config(**flat: Any) -> TrainConfig:
-    """Builds a config from flat fields (flag names); `agent` picks the other sections.
-
-    A field that no section of that agent has is refused with one line naming the agent
-    and the fields it takes, as the flags are.
-    """
-    agent = flat.get("agent", RunConfig.agent)
-    classes = section_classes(agent)
-    owner = {name: key for key, cls in classes.items() for name in cls.field_names()}
-    foreign = sorted(name for name in flat if name not in owner)
-    if foreign:
-        raise UserError(not_for_agent_message(agent, foreign))
-    return TrainConfig(
-        **{
-            key: cls(**{k: v for k, v in flat.items() if owner[k] == key})
-            for key, cls in classes.items()
-        }
-    )
-
-
-def not_for_agent_message(agent: str, names: list[str]) -> str:
-    from tfa_suite import agents
-
-    spec = agents.agent_spec(agent)
-    classes = section_classes(agent)
-    takes = [f"--{n}" for key in ("agent", "loop") for n in classes[key].field_names()]
+def not_for_agent_message(agent: str, classes: dict[str, type[Section]], names: list[str]) -> str:
+    """The one-line refusal of flags that no section of `agent` (`classes`) has."""
+    loop = classes["loop"]
+    kind = loop.KIND if isinstance(loop, type) and issubclass(loop, LoopSection) else "?"
+    own = [key for key in ("agent", "loop", "ray") if key in classes]
+    takes = [f"--{n}" for key in own for n in classes[key].field_names()]
     flags = ", ".join(f"--{n}" for n in names)
     return (
         f"{flags} {'does' if len(names) == 1 else 'do'} not apply to --agent={agent} "
-        f"({spec.loop} loop); its own flags are {', '.join(takes)}"
+        f"({kind} loop); its own flags are {', '.join(takes)}"
     )
 
 
@@ -238,18 +258,6 @@ def flatten_saved(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(data.get("run"), dict):
         return {k: v for part in data.values() if isinstance(part, dict) for k, v in part.items()}
     return dict(data)
-
-
-def config_from_json(data: dict[str, Any]) -> TrainConfig:
-    """Reads a saved config.json, sectioned or from before the sections (one flat object).
-
-    Unknown fields are dropped, so a run dir saved by an older version still reads.
-    """
-    flat = flatten_saved(data)
-    agent = flat.get("agent", RunConfig.agent)
-    classes = section_classes(agent)
-    known = {n for cls in classes.values() for n in cls.field_names()}
-    return make_config(**{k: v for k, v in flat.items() if k in known})
 
 
 def identity_fields(config: TrainConfig) -> list[tuple[str, str]]:
@@ -273,6 +281,18 @@ def same_value(a: object, b: object) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return a == b
+
+
+def describe(config: TrainConfig) -> str:
+    """A flagfile-style listing of the resolved values, as saved beside every run."""
+    lines = []
+    for name, value in config.flat().items():
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, float) and math.isnan(value):
+            value = "nan"
+        lines.append(f"--{name}={value}")
+    return "\n".join(lines) + "\n"
 
 
 def parse_layers(name: str, values: list[int], allow_empty: bool = False) -> tuple[int, ...]:

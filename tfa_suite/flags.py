@@ -10,18 +10,12 @@ and the chosen agent's dataclass default applies. A flag set on the command line
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 from absl import flags
 
-from tfa_suite.config import (
-    TrainConfig,
-    make_config,
-    not_for_agent_message,
-    same_value,
-    section_classes,
-)
+from tfa_suite import catalog
+from tfa_suite.config import TrainConfig, same_value
 from tfa_suite.errors import UserError
 
 
@@ -33,12 +27,10 @@ def _default(field: dataclasses.Field) -> Any:
 
 def all_section_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:
     """Flag name -> [(owner, field)] over every registered agent's sections."""
-    from tfa_suite import agents
-
     by_name: dict[str, list[tuple[str, dataclasses.Field]]] = {}
     seen: set[type] = set()
-    for agent in agents.agent_names():
-        for cls in section_classes(agent).values():
+    for agent in catalog.agent_names():
+        for cls in catalog.section_classes(agent).values():
             if cls in seen:
                 continue
             seen.add(cls)
@@ -92,17 +84,15 @@ def _coerce_list(name: str, values: list[str], field: dataclasses.Field) -> list
 
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfig:
     """Builds the config from parsed flags; refuses flags the chosen agent does not take."""
-    from tfa_suite import agents
-
     agent = flag_values["agent"].value
-    if agent not in agents.agent_names():
-        raise UserError(agents.unknown_agent_message(agent))
+    if agent not in catalog.agent_names():
+        raise UserError(catalog.unknown_agent_message(agent))
     names = all_section_fields()
-    mine = {n for cls in section_classes(agent).values() for n in cls.field_names()}
+    mine = {n for cls in catalog.section_classes(agent).values() for n in cls.field_names()}
     given = [n for n in names if flag_values[n].present]
     foreign = [n for n in given if n not in mine]
     if foreign:
-        raise UserError(not_for_agent_message(agent, foreign))
+        raise UserError(catalog.not_for_agent_message(agent, foreign))
     values: dict[str, Any] = {}
     for name in given:
         value = flag_values[name].value
@@ -110,19 +100,7 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfi
             value = _coerce_list(name, value, names[name][0][1])
         values[name] = value
     values["agent"] = agent
-    return make_config(**values)
-
-
-def describe(config: TrainConfig) -> str:
-    """A flagfile-style listing of the resolved values, as saved beside every run."""
-    lines = []
-    for name, value in config.flat().items():
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        elif isinstance(value, float) and math.isnan(value):
-            value = "nan"
-        lines.append(f"--{name}={value}")
-    return "\n".join(lines) + "\n"
+    return catalog.make_config(**values)
 
 
 def config_from_flagfile(path: str, **overrides: Any) -> TrainConfig:

@@ -30,15 +30,10 @@ from tf_agents.agents.td3 import td3_agent
 from tf_agents.networks import actor_distribution_network
 from tf_agents.policies import greedy_policy, random_tf_policy
 
+from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks
 from tfa_suite.agents.noise import GAUSSIAN, ORNSTEIN_UHLENBECK, ActionNoisePolicy
-from tfa_suite.agents.registry import (
-    CONTINUOUS,
-    AgentContext,
-    AgentSpec,
-    BuiltAgent,
-    register_agent,
-)
-from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need, parse_layers
+from tfa_suite.agents.registry import CONTINUOUS, AgentSpec, register_agent
+from tfa_suite.config import RunConfig, Section, _field, need, parse_layers
 from tfa_suite.errors import UnsupportedSpaceError
 
 NOISE_KINDS = (GAUSSIAN, ORNSTEIN_UHLENBECK)
@@ -214,7 +209,7 @@ def _built(agent, collect, greedy, context: AgentContext, scalars: dict) -> Buil
             context.time_step_spec, context.action_spec
         ),
         # One-step TD targets: pairs of consecutive time steps.
-        train_sequence_length=2,
+        hooks=ReplayHooks(train_sequence_length=2),
         scalars=scalars,
     )
 
@@ -224,8 +219,7 @@ def _noise_scalar(cfg: DdpgConfig):  # noqa: ANN202
     return lambda: value
 
 
-def build_ddpg(config: TrainConfig, context: AgentContext) -> BuiltAgent:
-    cfg: DdpgConfig = config.agent  # type: ignore[assignment]
+def build_ddpg(cfg: DdpgConfig, context: AgentContext) -> BuiltAgent:
     _check_observation(context)
     half_width = _half_width(context.action_spec)
     agent = ddpg_agent.DdpgAgent(
@@ -241,8 +235,7 @@ def build_ddpg(config: TrainConfig, context: AgentContext) -> BuiltAgent:
     return _built(agent, collect, agent.policy, context, {"noise_std": _noise_scalar(cfg)})
 
 
-def build_td3(config: TrainConfig, context: AgentContext) -> BuiltAgent:
-    cfg: Td3Config = config.agent  # type: ignore[assignment]
+def build_td3(cfg: Td3Config, context: AgentContext) -> BuiltAgent:
     _check_observation(context)
     half_width = _half_width(context.action_spec)
     # Td3Agent takes one scalar for the smoothing noise in action units.
@@ -263,8 +256,7 @@ def build_td3(config: TrainConfig, context: AgentContext) -> BuiltAgent:
     return _built(agent, collect, agent.policy, context, {"noise_std": _noise_scalar(cfg)})
 
 
-def build_sac(config: TrainConfig, context: AgentContext) -> BuiltAgent:
-    cfg: SacConfig = config.agent  # type: ignore[assignment]
+def build_sac(cfg: SacConfig, context: AgentContext) -> BuiltAgent:
     _check_observation(context)
     _half_width(context.action_spec)  # refuses unbounded actions
     actor = actor_distribution_network.ActorDistributionNetwork(

@@ -20,7 +20,8 @@ from tf_agents.trajectories import trajectory
 from tf_agents.utils import common, value_ops
 
 from tfa_suite.agents import nstep
-from tfa_suite.agents.dqn import (
+from tfa_suite.agents.interface import AgentContext, BuiltAgent
+from tfa_suite.agents.q_learning import (
     QLearningConfig,
     agent_kwargs,
     built_q_agent,
@@ -28,8 +29,8 @@ from tfa_suite.agents.dqn import (
     linear_epsilon,
     network_kwargs,
 )
-from tfa_suite.agents.registry import DISCRETE, AgentContext, AgentSpec, BuiltAgent, register_agent
-from tfa_suite.config import RunConfig, TrainConfig, _field, need
+from tfa_suite.agents.registry import DISCRETE, AgentSpec, register_agent
+from tfa_suite.config import RunConfig, _field, need
 
 
 @dataclasses.dataclass
@@ -115,8 +116,7 @@ class C51Agent(categorical_dqn_agent.CategoricalDqnAgent):
         )
 
 
-def build_c51(config: TrainConfig, context: AgentContext) -> BuiltAgent:
-    cfg: C51Config = config.agent  # type: ignore[assignment]
+def build_c51(cfg: C51Config, context: AgentContext) -> BuiltAgent:
     observation_spec = context.time_step_spec.observation
     check_observation_spec(observation_spec)
     network = categorical_q_network.CategoricalQNetwork(

@@ -37,9 +37,10 @@ from tf_agents.agents import data_converter, tf_agent
 from tf_agents.policies import epsilon_greedy_policy, tf_policy
 from tf_agents.trajectories import policy_step
 
-from tfa_suite.agents.dqn import linear_epsilon
-from tfa_suite.agents.registry import DISCRETE, AgentContext, AgentSpec, BuiltAgent, register_agent
-from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need
+from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks
+from tfa_suite.agents.q_learning import linear_epsilon
+from tfa_suite.agents.registry import DISCRETE, AgentSpec, register_agent
+from tfa_suite.config import RunConfig, Section, _field, need
 from tfa_suite.errors import UnsupportedSpaceError, UserError
 
 # env id -> (grid_sizes, obs_low, obs_high), used for each of those flags left empty.
@@ -252,13 +253,12 @@ def check_observation_spec(observation_spec) -> int:  # noqa: ANN001
     return int(observation_spec.shape[0])
 
 
-def build_tabular_q(config: TrainConfig, context: AgentContext) -> BuiltAgent:
-    cfg: TabularQConfig = config.agent  # type: ignore[assignment]
+def build_tabular_q(cfg: TabularQConfig, context: AgentContext) -> BuiltAgent:
     dims = check_observation_spec(context.time_step_spec.observation)
-    sizes, low, high = resolve_grid(cfg, config.run.env)
+    sizes, low, high = resolve_grid(cfg, context.env_id)
     need(
         len(sizes) == dims,
-        f"--grid_sizes, --obs_low and --obs_high have {len(sizes)} values, but {config.run.env}'s "
+        f"--grid_sizes, --obs_low and --obs_high have {len(sizes)} values, but {context.env_id}'s "
         f"observations have {dims} dimensions",
     )
     entries = math.prod(sizes) * (
@@ -287,7 +287,7 @@ def build_tabular_q(config: TrainConfig, context: AgentContext) -> BuiltAgent:
         collect_policy=agent.collect_policy,
         greedy_policy=agent.policy,
         initial_collect_policy=agent.collect_policy,
-        train_sequence_length=2,
+        hooks=ReplayHooks(train_sequence_length=2),
         scalars={"epsilon": epsilon},
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tfa_suite.errors import UserError
-from tfa_suite.video import mp4_writer
+from tfa_suite.policy.video import mp4_writer
 
 ActionFn = Callable[[np.ndarray], np.ndarray]
 # ale-py's vector env options that `--env_kwargs` may set for an Atari game. Every

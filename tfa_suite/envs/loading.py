@@ -20,6 +20,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from tfa_suite.config import RunConfig
 from tfa_suite.envs.atari_eval import atari_game
 from tfa_suite.errors import UserError
 
@@ -27,7 +28,7 @@ from tfa_suite.errors import UserError
 # batched PyEnvironment of the same simulation when `training_env.PY_ENVS` names one.
 gym.register(
     id="finance",
-    entry_point="tfa_suite.envs.finance:FinanceGymEnv",
+    entry_point="tfa_suite.finance.env:FinanceGymEnv",
     max_episode_steps=744,  # every life is 62 years of months; the env ends it itself
 )
 
@@ -51,6 +52,11 @@ class EnvSpec:
             kwargs=dict(data.get("kwargs", {})),
             max_episode_steps=int(data.get("max_episode_steps", 0)),
         )
+
+
+def env_spec(run: RunConfig) -> EnvSpec:
+    """The EnvSpec of a run's --env, --env_kwargs and --max_episode_steps."""
+    return EnvSpec(run.env, parse_env_kwargs(run.env_kwargs), run.max_episode_steps)
 
 
 def parse_env_kwargs(text: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from gymnasium.wrappers import TimeLimit
 from tf_agents.environments import tf_environment
 
-from tfa_suite.config import TrainConfig
+from tfa_suite.config import RunConfig
 from tfa_suite.envs.atari_eval import atari_game
 from tfa_suite.envs.gym_adapter import make_tf_env
 from tfa_suite.envs.loading import EnvSpec, make_gym_env
@@ -19,8 +19,8 @@ from tfa_suite.errors import UserError
 # here by adding one line; it must match the gymnasium env step for step (each has a
 # side-by-side equivalence test).
 TF_NATIVE_ENVS: dict[str, str] = {
-    "CartPole-v1": "tfa_suite.envs.tf_cartpole:TFCartPoleEnv",
-    "Pendulum-v1": "tfa_suite.envs.tf_pendulum:TFPendulumEnv",
+    "CartPole-v1": "tfa_suite.envs.native.cartpole:TFCartPoleEnv",
+    "Pendulum-v1": "tfa_suite.envs.native.pendulum:TFPendulumEnv",
 }
 
 
@@ -28,7 +28,7 @@ TF_NATIVE_ENVS: dict[str, str] = {
 # built as factory(batch_size=..., seed=..., **env_kwargs). It steps all copies at once
 # (the finance simulation is vectorized with numpy) instead of one gymnasium env each.
 PY_ENVS: dict[str, str] = {
-    "finance": "tfa_suite.envs.finance:FinanceEnvironment",
+    "finance": "tfa_suite.finance.env:FinanceEnvironment",
 }
 
 
@@ -45,19 +45,18 @@ def _tf_native_factory(spec: EnvSpec) -> Callable[..., tf_environment.TFEnvironm
 
 
 def make_tf_eval_env(
-    config: TrainConfig, spec: EnvSpec, batch_size: int, seed: int
+    run: RunConfig, spec: EnvSpec, batch_size: int, seed: int
 ) -> tf_environment.TFEnvironment | None:
     """A TF-native copy of the env for in-graph evaluation, when training uses one."""
     factory = _tf_native_factory(spec)
-    if factory is None or config.run.backend == "python":
+    if factory is None or run.backend == "python":
         return None
     extra = {"max_episode_steps": spec.max_episode_steps} if spec.max_episode_steps else {}
     return factory(batch_size=batch_size, seed=seed, **extra)
 
 
-def make_train_env(config: TrainConfig, spec: EnvSpec) -> tuple[tf_environment.TFEnvironment, str]:
+def make_train_env(run: RunConfig, spec: EnvSpec) -> tuple[tf_environment.TFEnvironment, str]:
     """The batched training environment and the backend name ("graph" or "python")."""
-    run = config.run
     factory = _tf_native_factory(spec)
     if run.backend == "graph" and factory is None:
         raise UserError(

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import tensorflow as tf
 from tf_agents.drivers import dynamic_step_driver
-from tf_agents.environments import tf_environment
 from tf_agents.metrics import tf_metrics
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 
-from tfa_suite.agents.registry import BuiltAgent
-from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need
+from tfa_suite.agents.interface import BuiltAgent, ReplayHooks
+from tfa_suite.config import LoopSection, RunConfig, _field, need
 from tfa_suite.errors import UserError
+from tfa_suite.loops.base import LoopBase, LoopInputs, training_episode_metrics
 from tfa_suite.replay.frame_store import FrameStoreReplay
 from tfa_suite.replay.prioritized import PrioritizedReplay
 
@@ -31,7 +32,9 @@ SAMPLERS = ("uniform", "prioritized")
 
 
 @dataclasses.dataclass
-class ReplayConfig(Section):
+class ReplayConfig(LoopSection):
+    KIND: ClassVar[str] = "replay"
+
     replay_capacity: int = _field(100_000, "replay buffer capacity in transitions")
     batch_size: int = _field(64, "train batch size")
     initial_collect_steps: int = _field(
@@ -52,6 +55,9 @@ class ReplayConfig(Section):
     priority_epsilon: float = _field(
         1e-6, "prioritized replay: added to |error| so that no priority is zero"
     )
+
+    def steps_before_training(self) -> int:
+        return self.initial_collect_steps
 
     def validate(self, run: RunConfig) -> None:
         need(
@@ -128,21 +134,107 @@ def _check_sequence_fits(cfg: ReplayConfig, num_envs: int, length: int) -> None:
     )
 
 
-class ReplayLoop(tf.Module):
-    """Replay buffer, collect drivers and the compiled collect-train function."""
+class ReplayCore(tf.Module):
+    """The replay (one row per env that feeds it), its sampler, the training-episode
+    metrics and the gradient step on a replay sample: what the single-process loop and
+    the Ray learner (`tfa_suite.loops.ray.learner`) share. Collection is theirs."""
 
     def __init__(
         self,
-        config: TrainConfig,
-        tf_env: tf_environment.TFEnvironment,
+        cfg: ReplayConfig,
         built: BuiltAgent,
         env_steps: tf_metrics.EnvironmentSteps,
-        device: str = "/CPU:0",
+        num_rows: int,
+        inputs: LoopInputs,
     ):
+        super().__init__(name="replay_core")
+        hooks = built.hooks
+        if not isinstance(hooks, ReplayHooks):
+            raise TypeError(f"the replay loop needs ReplayHooks, not {type(hooks).__name__}")
+        _check_sequence_fits(cfg, num_rows, hooks.train_sequence_length)
+        self.cfg = cfg
+        self.num_rows = num_rows
+        self._agent = built.agent
+        self.sequence_length = hooks.train_sequence_length
+        self.env_steps = env_steps
+        self.episodes, self.train_return = training_episode_metrics(num_rows)
+        self.replay = make_replay(
+            built.agent.collect_data_spec,
+            num_rows,
+            math.ceil(cfg.replay_capacity / num_rows),
+            inputs.device,
+        )
+        self._sample_errors = None
+        if cfg.replay_sampler == "prioritized":
+            self.replay = self._prioritized(hooks, inputs)
+
+    def _prioritized(self, hooks: ReplayHooks, inputs: LoopInputs) -> PrioritizedReplay:
+        """The storage wrapped in prioritized sampling, beta annealed over the run's env steps."""
+        if hooks.sample_errors is None:
+            raise UserError(
+                f"--replay_sampler=prioritized needs per-sample errors from the agent, and "
+                f"{inputs.agent_name} gives none; use --replay_sampler=uniform"
+            )
+        self._sample_errors = hooks.sample_errors
+        beta_start, total = self.cfg.priority_beta_start, float(max(inputs.num_env_steps, 1))
+
+        def beta() -> tf.Tensor:
+            progress = tf.minimum(tf.cast(self.env_steps.result(), tf.float32) / total, 1.0)
+            return beta_start + (1.0 - beta_start) * progress
+
+        self.priority_beta = beta
+        return PrioritizedReplay(
+            self.replay,
+            sequence_length=hooks.train_sequence_length,
+            alpha=self.cfg.priority_alpha,
+            beta=beta,
+            epsilon=self.cfg.priority_epsilon,
+            device=inputs.device,
+        )
+
+    @property
+    def observers(self) -> list:
+        """What every collected step goes to: the replay, the step and episode metrics."""
+        return [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
+
+    def checkpoint_objects(self) -> dict[str, tf.Module]:
+        objects = dict(episodes=self.episodes, train_return=self.train_return)
+        if self.cfg.checkpoint_replay:
+            objects["replay"] = self.replay
+        return objects
+
+    def prefill_steps(self) -> int:
+        """Env steps to collect before training: the initial collection, or after a resume
+        without a checkpointed replay, the refill to the same size."""
+        return self.cfg.initial_collect_steps - int(self.replay.num_frames())
+
+    def train_body(self, j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One gradient step on a replay sample: the body of the train `tf.while_loop`s."""
+        experience, info = self.replay.get_next(
+            sample_batch_size=self.cfg.batch_size, num_steps=self.sequence_length
+        )
+        if self._sample_errors is None:
+            return j + 1, loss_sum + self._agent.train(experience).loss
+        # Prioritized: importance weights into the loss, then the drawn windows'
+        # priorities from this step's per-sample errors.
+        loss_info = self._agent.train(experience, weights=info.weights)
+        updated = self.replay.update_priorities(info.leaves, self._sample_errors(loss_info))
+        with tf.control_dependencies([updated]):
+            return j + 1, loss_sum + loss_info.loss
+
+
+class ReplayLoop(LoopBase):
+    """Replay buffer, collect drivers and the compiled collect-train function."""
+
+    def __init__(self, cfg: ReplayConfig, inputs: LoopInputs):
         super().__init__(name="collect_train_loop")
-        self._init_replay(config, built, env_steps, tf_env.batch_size, device)
-        cfg = self._cfg
-        observers = [self.replay.add_batch, self.env_steps, self.episodes, self.train_return]
+        built, tf_env = inputs.built, inputs.tf_env
+        self.core = ReplayCore(cfg, built, inputs.env_steps, tf_env.batch_size, inputs)
+        self._cfg = cfg
+        self._num_envs = tf_env.batch_size
+        self.env_steps = inputs.env_steps
+        self.episodes, self.train_return = self.core.episodes, self.core.train_return
+        observers = self.core.observers
         self._collect_driver = dynamic_step_driver.DynamicStepDriver(
             tf_env,
             built.collect_policy,
@@ -159,78 +251,17 @@ class ReplayLoop(tf.Module):
                 observers=observers,
                 num_steps=cfg.collect_steps_per_iteration,
             )
-        self._sample_steps = built.train_sequence_length
-        self._device = device
+        self._device = inputs.device
 
-    def _init_replay(
-        self,
-        config: TrainConfig,
-        built: BuiltAgent,
-        env_steps: tf_metrics.EnvironmentSteps,
-        num_rows: int,
-        device: str,
-    ) -> None:
-        """The replay (one row per env that feeds it), its sampler and the episode metrics.
-
-        Shared with `tfa_suite.loops.actors.ActorReplayLoop`, whose replay has one row per
-        env of every actor.
-        """
-        cfg: ReplayConfig = config.loop  # type: ignore[assignment]
-        _check_sequence_fits(cfg, num_rows, built.train_sequence_length)
-        self._cfg = cfg
-        self._num_envs = num_rows
-        self._agent = built.agent
-        self.env_steps = env_steps
-        self.episodes = tf_metrics.NumberOfEpisodes()
-        self.train_return = tf_metrics.AverageReturnMetric(
-            batch_size=num_rows, buffer_size=max(10, num_rows)
-        )
-        self.replay = make_replay(
-            built.agent.collect_data_spec,
-            num_rows,
-            math.ceil(cfg.replay_capacity / num_rows),
-            device,
-        )
-        self._sample_errors = None
-        if cfg.replay_sampler == "prioritized":
-            self.replay = self._prioritized(config, built, device)
-
-    def _prioritized(
-        self, config: TrainConfig, built: BuiltAgent, device: str
-    ) -> PrioritizedReplay:
-        """The storage wrapped in prioritized sampling, beta annealed over the run's env steps."""
-        if built.sample_errors is None:
-            raise UserError(
-                f"--replay_sampler=prioritized needs per-sample errors from the agent, and "
-                f"{config.run.agent} gives none; use --replay_sampler=uniform"
-            )
-        self._sample_errors = built.sample_errors
-        beta_start, total = self._cfg.priority_beta_start, float(max(config.run.num_env_steps, 1))
-
-        def beta() -> tf.Tensor:
-            progress = tf.minimum(tf.cast(self.env_steps.result(), tf.float32) / total, 1.0)
-            return beta_start + (1.0 - beta_start) * progress
-
-        self.priority_beta = beta
-        return PrioritizedReplay(
-            self.replay,
-            sequence_length=built.train_sequence_length,
-            alpha=self._cfg.priority_alpha,
-            beta=beta,
-            epsilon=self._cfg.priority_epsilon,
-            device=device,
-        )
+    @property
+    def replay(self):  # noqa: ANN201
+        return self.core.replay
 
     def checkpoint_objects(self) -> dict[str, tf.Module]:
-        objects = dict(episodes=self.episodes, train_return=self.train_return)
-        if self._cfg.checkpoint_replay:
-            objects["replay"] = self.replay
-        return objects
+        return self.core.checkpoint_objects()
 
     def prefill_steps(self) -> int:
-        """Env steps to collect before training: the initial collection, or after a resume
-        without a checkpointed replay, the refill to the same size."""
-        return self._cfg.initial_collect_steps - int(self.replay.num_frames())
+        return self.core.prefill_steps()
 
     def prefill(self, num_env_steps: int) -> int:
         """Collection without training up to env step `num_env_steps`.
@@ -282,26 +313,12 @@ class ReplayLoop(tf.Module):
                 lambda i: i < num_iterations, iteration, [tf.constant(0, num_iterations.dtype)]
             )
 
-    def _train_body(self, j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """One gradient step on a replay sample: the body of the train `tf.while_loop`s."""
-        experience, info = self.replay.get_next(
-            sample_batch_size=self._cfg.batch_size, num_steps=self._sample_steps
-        )
-        if self._sample_errors is None:
-            return j + 1, loss_sum + self._agent.train(experience).loss
-        # Prioritized: importance weights into the loss, then the drawn windows'
-        # priorities from this step's per-sample errors.
-        loss_info = self._agent.train(experience, weights=info.weights)
-        updated = self.replay.update_priorities(info.leaves, self._sample_errors(loss_info))
-        with tf.control_dependencies([updated]):
-            return j + 1, loss_sum + loss_info.loss
-
     # autograph=False: the loops are explicit tf.while_loops, and letting autograph convert
     # TF-Agents' drivers and agents recursively costs seconds of tracing. Both counts are
     # tensors, so this traces once for initial collection and training alike.
     @tf.function(autograph=False)
     def collect_train(self, num_iterations: tf.Tensor, train_steps: tf.Tensor) -> tf.Tensor:
-        train_body = self._train_body
+        train_body = self.core.train_body
 
         def iteration(i: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             # Automatic control dependencies order these stateful ops as written: the

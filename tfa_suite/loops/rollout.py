@@ -5,7 +5,7 @@ k iterations of
 
     collect exactly `rollout_steps` batched steps of the `num_envs` envs with the
         collect policy (N x T trajectory entries, kept in TensorArrays);
-    the agent's `prepare_rollout` (PPO, A2C: values, GAE advantages and returns);
+    the agent's `RolloutHooks.prepare` (PPO, A2C: values, GAE advantages and returns);
     `num_epochs` passes over the rollout: the N*T entries shuffled into minibatches of
         `minibatch_size`, one `agent.train` per minibatch (PPO); or one `agent.train` on
         the whole [N, T] rollout (A2C, REINFORCE);
@@ -31,19 +31,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import ClassVar
 
 import tensorflow as tf
-from tf_agents.environments import tf_environment
-from tf_agents.metrics import tf_metrics
 from tf_agents.trajectories import trajectory as trajectory_lib
 
-from tfa_suite.agents.registry import BuiltAgent
-from tfa_suite.config import RunConfig, Section, TrainConfig, _field, need
+from tfa_suite.agents.interface import RolloutHooks
+from tfa_suite.config import LoopSection, RunConfig, _field, need
 from tfa_suite.errors import UserError
+from tfa_suite.loops.base import LoopBase, LoopInputs, training_episode_metrics
+from tfa_suite.loops.collect import collect_fixed_steps
 
 
 @dataclasses.dataclass
-class RolloutConfig(Section):
+class RolloutConfig(LoopSection):
+    KIND: ClassVar[str] = "rollout"
+
     rollout_steps: int = _field(
         128, "batched env steps per rollout: each of the --num_envs envs takes this many"
     )
@@ -72,85 +75,36 @@ class RolloutConfig(Section):
         )
 
 
-def collect_fixed_steps(env, policy, num_steps, observers, spec=None):  # noqa: ANN001, ANN201
-    """Exactly `num_steps` batched env steps with `policy`, inside the calling graph.
-
-    Returns the trajectory entries stacked time-major ([T, N, ...], a Trajectory nest) and
-    the env's time step after the last one. `num_steps` may be a Python int or a tensor;
-    `spec` (default: the policy's trajectory spec) types the stored entries.
-    Each entry goes to every observer as it is made. This is TF-Agents' step driver's body
-    (policy action, env step, observers) run a fixed number of times: the driver itself
-    counts only non-boundary steps, so its calls vary in length. Used by the rollout loop
-    and by the Ray actors (`tfa_suite.loops.actor_worker`).
-    """
-    batch = env.batch_size
-    time_step = env.current_time_step()
-    policy_state = policy.get_initial_state(batch)
-    arrays = tf.nest.map_structure(
-        lambda s: tf.TensorArray(s.dtype, size=num_steps, element_shape=[batch, *s.shape]),
-        spec if spec is not None else policy.trajectory_spec,
-    )
-
-    def step(t: tf.Tensor, time_step, arrays):  # noqa: ANN001, ANN202
-        action_step = policy.action(time_step, policy_state)
-        next_time_step = env.step(action_step.action)
-        entry = trajectory_lib.from_transition(time_step, action_step, next_time_step)
-        for observer in observers:
-            observer(entry)
-        arrays = tf.nest.map_structure(lambda a, x: a.write(t, x), arrays, entry)
-        return t + 1, next_time_step, arrays
-
-    _, time_step, arrays = tf.while_loop(
-        lambda t, *_: t < num_steps, step, (tf.constant(0), time_step, arrays)
-    )
-    return tf.nest.map_structure(lambda a: a.stack(), arrays), time_step
-
-
 def minibatch_indices(entries: int, size: int) -> tf.Tensor:
     """One epoch's minibatches: a fresh permutation of range(entries) as [entries // size,
     size] rows, so every entry is trained on exactly once per epoch (`size` divides it)."""
     return tf.reshape(tf.random.shuffle(tf.range(entries)), [entries // size, size])
 
 
-class RolloutLoop(tf.Module):
+class RolloutLoop(LoopBase):
     """Collection into a fixed [N, T] rollout and the compiled collect-train function."""
 
-    def __init__(
-        self,
-        config: TrainConfig,
-        tf_env: tf_environment.TFEnvironment,
-        built: BuiltAgent,
-        env_steps: tf_metrics.EnvironmentSteps,
-        device: str = "/CPU:0",
-    ):
+    def __init__(self, cfg: RolloutConfig, inputs: LoopInputs):
         super().__init__(name="rollout_loop")
-        cfg: RolloutConfig = config.loop  # type: ignore[assignment]
-        if built.prepare_rollout is None and built.rollout_entries_independent:
-            raise ValueError("rollout_entries_independent needs a prepare_rollout")
-        whole = not built.rollout_entries_independent
-        if whole and (cfg.num_epochs != 1 or cfg.minibatch_size != 0):
-            raise UserError(
-                f"--agent={config.run.agent} makes one update per rollout on the whole "
-                f"[--num_envs, --rollout_steps] batch; it takes --num_epochs=1 and "
-                f"--minibatch_size=0, not {cfg.num_epochs} and {cfg.minibatch_size}"
-            )
+        built = inputs.built
+        hooks = built.hooks
+        if not isinstance(hooks, RolloutHooks):
+            raise TypeError(f"the rollout loop needs RolloutHooks, not {type(hooks).__name__}")
+        _check_updates(cfg, hooks, inputs.agent_name)
         if tf.nest.flatten(built.collect_policy.policy_state_spec):
             raise UserError(
-                f"--agent={config.run.agent}: the rollout loop needs a policy without "
+                f"--agent={inputs.agent_name}: the rollout loop needs a policy without "
                 "recurrent state"
             )
         self._cfg = cfg
-        self._env = tf_env
-        self._num_envs = tf_env.batch_size
-        self._built = built
+        self._env = inputs.tf_env
+        self._num_envs = inputs.tf_env.batch_size
+        self._hooks = hooks
         self._agent = built.agent
         self._policy = built.collect_policy
-        self._device = device
-        self.env_steps = env_steps
-        self.episodes = tf_metrics.NumberOfEpisodes()
-        self.train_return = tf_metrics.AverageReturnMetric(
-            batch_size=self._num_envs, buffer_size=max(10, self._num_envs)
-        )
+        self._device = inputs.device
+        self.env_steps = inputs.env_steps
+        self.episodes, self.train_return = training_episode_metrics(self._num_envs)
         self._observers = [self.env_steps, self.episodes, self.train_return]
         entries = cfg.rollout_steps * self._num_envs
         self._minibatch = cfg.minibatch_size or entries
@@ -161,12 +115,6 @@ class RolloutLoop(tf.Module):
     def checkpoint_objects(self) -> dict[str, tf.Module]:
         # No rollout survives a call, so only the training-return metrics need saving.
         return dict(episodes=self.episodes, train_return=self.train_return)
-
-    def prefill_steps(self) -> int:
-        return 0  # on-policy: nothing is collected before training
-
-    def prefill(self, num_env_steps: int) -> int:
-        return int(self.env_steps.result())
 
     def iterations_within(self, remaining: int) -> int:
         """Rollouts for one call that do not pass the next event by a whole rollout.
@@ -203,20 +151,20 @@ class RolloutLoop(tf.Module):
 
     def _train_on(self, rollout: trajectory_lib.Trajectory, time_step) -> tf.Tensor:  # noqa: ANN001
         """The agent's updates on one rollout; returns their mean loss."""
-        built = self._built
+        hooks = self._hooks
         experience = rollout
-        if built.prepare_rollout is not None:
-            experience = built.prepare_rollout(rollout, time_step)
+        if hooks.prepare is not None:
+            experience = hooks.prepare(rollout, time_step)
         loss = self._updates(experience)
-        if built.after_rollout_updates is not None:
+        if hooks.after_updates is not None:
             with tf.control_dependencies([loss]):
-                done = built.after_rollout_updates(rollout)
+                done = hooks.after_updates(rollout)
             with tf.control_dependencies([done]):
                 loss = tf.identity(loss)
         return loss
 
     def _updates(self, experience: trajectory_lib.Trajectory) -> tf.Tensor:
-        if not self._built.rollout_entries_independent:
+        if not self._hooks.entries_independent:
             return self._agent.train(experience).loss
 
         # Independent entries: [N, T, ...] -> [N*T, 1, ...], so each entry is a sequence of
@@ -260,3 +208,20 @@ class RolloutLoop(tf.Module):
                 (tf.constant(0, num_iterations.dtype), tf.constant(0.0)),
             )
         return loss_sum / tf.maximum(tf.cast(num_iterations, tf.float32), 1.0)
+
+
+def _check_updates(cfg: RolloutConfig, hooks: RolloutHooks, agent: str) -> None:
+    """An agent of one update per rollout takes no epochs and no minibatches."""
+    if not (hooks.single_update or not hooks.entries_independent):
+        return
+    if cfg.num_epochs != 1 or cfg.minibatch_size != 0:
+        whole = (
+            " on the whole [--num_envs, --rollout_steps] batch;"
+            if not hooks.entries_independent
+            else ":"
+        )
+        raise UserError(
+            f"--agent={agent} makes one update per rollout{whole} it takes --num_epochs=1 "
+            f"and --minibatch_size=0, not {cfg.num_epochs} and {cfg.minibatch_size}"
+            + hooks.single_update_note
+        )
