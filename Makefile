@@ -30,11 +30,11 @@ help:
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make bench-continuous        Pendulum TD3/SAC/DDPG wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make bench-onpolicy          CartPole PPO wall time to solve vs Stable-Baselines3 PPO (3 seeds)"
-	@echo "make results-cartpole        the README's results table (train + evaluate, seeds 0-2)"
-	@echo "make results-pendulum        the README's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
-	@echo "make results-value           the README's dueling / prioritized / C51 CartPole table (seeds 0-2)"
-	@echo "make results-tabular         the README's tabular Q-learning table (seeds 0-2)"
-	@echo "make results-onpolicy        the README's PPO / A2C / REINFORCE table (seeds 0-2)"
+	@echo "make results-cartpole        docs/results.md's CartPole table (train + evaluate, seeds 0-2)"
+	@echo "make results-pendulum        docs/results.md's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
+	@echo "make results-value           docs/results.md's dueling / prioritized / C51 CartPole table (seeds 0-2)"
+	@echo "make results-tabular         docs/results.md's tabular Q-learning table (seeds 0-2)"
+	@echo "make results-onpolicy        docs/results.md's PPO / A2C / REINFORCE table (seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make bench-replay            prioritized vs uniform replay: ms per sampled batch at 100k and 1M"
 	@echo "make bench-scale             env steps/s with N = 1, 2, 4, 8 Ray actors, CartPole with and without a 5 ms step"
@@ -72,7 +72,7 @@ train-pendulum: $(STAMP)
 	@test -f experiments/configs/pendulum_$(AGENT).cfg || { echo "error: AGENT=$(AGENT) has no experiments/configs/pendulum_$(AGENT).cfg; use AGENT=sac, td3 or ddpg" >&2; exit 2; }
 	$(PY) experiments/train.py --flagfile=experiments/configs/pendulum_$(AGENT).cfg --seed=$(SEED) $(ARGS)
 
-# The personal-finance simulation (tfa_suite/envs/finance.py): experiments/configs/
+# The personal-finance simulation (tfa_suite/finance/): experiments/configs/
 # finance_$(AGENT).cfg, DDPG by default, then the report against fixed allocations on the
 # same 100 lives, written into the run dir (and replaced when rerun).
 # DDPG unless AGENT is given on the command line or in the environment (the global
@@ -111,7 +111,7 @@ test-shuffled: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
-# Ray core for --num_actors (tfa_suite/loops/actors.py): an optional extra, pinned in its own
+# Ray core for --num_actors (tfa_suite/loops/ray/): an optional extra, pinned in its own
 # lock and installed beside the main stack without changing it.
 RAY_STAMP := $(VENV)/.tfa_suite-ray-installed
 
@@ -166,24 +166,25 @@ bench-atari: $(STAMP)
 bench-replay: $(STAMP)
 	$(PY) benchmarks/bench_replay.py $(ARGS)
 
-# The README's CartPole results table: make train-cartpole for seeds 0-2, then evaluate.py.
+# docs/results.md's CartPole table (and the README's agents table): make train-cartpole for
+# seeds 0-2, then evaluate.py.
 results-cartpole: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=cartpole $(ARGS)
 
-# The README's Pendulum table: make train-pendulum for SAC, TD3 and DDPG, seeds 0-2.
+# docs/results.md's Pendulum table: make train-pendulum for SAC, TD3 and DDPG, seeds 0-2.
 results-pendulum: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=pendulum $(ARGS)
 
-# The README's value-family table: make train-cartpole with --dueling, prioritized replay
+# docs/results.md's value-family table: make train-cartpole with --dueling, prioritized replay
 # and both, seeds 0-2.
 results-value: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=value $(ARGS)
 
-# The README's tabular Q-learning table: CartPole-v1 and MountainCar-v0, seeds 0-2.
+# docs/results.md's tabular Q-learning table: CartPole-v1 and MountainCar-v0, seeds 0-2.
 results-tabular: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=tabular $(ARGS)
 
-# The README's on-policy table: PPO, A2C and REINFORCE (value baseline) on CartPole-v1 and
+# docs/results.md's on-policy table: PPO, A2C and REINFORCE (value baseline) on CartPole-v1 and
 # PPO on Pendulum-v1, seeds 0-2.
 results-onpolicy: $(STAMP)
 	$(PY) benchmarks/results_table.py --suite=onpolicy $(ARGS)

@@ -1,4 +1,4 @@
-"""The README's results tables: train each config for several seeds, then evaluate.py.
+"""The results tables: train each config for several seeds, then evaluate.py.
 
     python benchmarks/results_table.py --suite=cartpole [--seeds=0,1,2] [--out_dir=runs/results]
     python benchmarks/results_table.py --suite=pendulum          # SAC, TD3 and DDPG
@@ -13,8 +13,9 @@ the entry's extra flags; for the on-policy agents `python experiments/train.py
 imports and compilation. Then it scores the exported policy in a fresh process with
 experiments/evaluate.py twice: on the evaluation seeds training used (which must
 reproduce the solving score) and on 100 unseen episodes. It writes
-benchmarks/results/<suite>_seeds.json and the table between the suite's markers in
-README.md.
+benchmarks/results/<suite>_seeds.json, the suite's per-seed table between its markers in
+docs/results.md, and the medians of every suite's saved runs between the agents-table
+markers in README.md.
 
 `--envs=Pendulum-v1 --keep_others` reruns only that env's entries and keeps the suite's
 other rows as they were saved; each row records the command that made it. A run taken
@@ -35,7 +36,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EVAL_SEED_OFFSET = 1_000_003  # tfa_suite.training.EVAL_SEED_OFFSET (not imported: no TF here)
+RESULTS_DOC = os.path.join(REPO, "docs", "results.md")  # the per-seed tables
+README = os.path.join(REPO, "README.md")  # the agents table
+EVAL_SEED_OFFSET = 1_000_003  # tfa_suite.run.train.EVAL_SEED_OFFSET (not imported: no TF here)
 UNSEEN_SEED = 5_000_000
 
 
@@ -278,6 +281,26 @@ def write_summary(readme_text: str) -> str:
     )
 
 
+def write_tables(
+    table: list[str], start: str, end: str, results_doc: str = RESULTS_DOC, readme: str = README
+) -> None:
+    """The suite's table between its markers in `results_doc`, and the agents table (from
+    every suite's saved runs) between its markers in `readme`."""
+    with open(results_doc) as f:
+        text = f.read()
+    if start in text and end in text:
+        text = text[: text.index(start)] + "\n".join(table) + text[text.index(end) + len(end) :]
+        with open(results_doc, "w") as f:
+            f.write(text)
+    else:
+        name = os.path.relpath(results_doc, REPO)
+        print(f"note: {name} has no {start} markers; the table is printed only")
+    with open(readme) as f:
+        text = f.read()
+    with open(readme, "w") as f:
+        f.write(write_summary(text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=sorted(SUITES), default="cartpole")
@@ -333,14 +356,7 @@ def main() -> None:
         json.dump({"command": target, "runs": rows}, f, indent=2)
     start, end = f"<!-- {args.suite}-results:start -->", f"<!-- {args.suite}-results:end -->"
     table = markdown(rows, start, end, with_agent=len({r.get("agent") for r in rows}) > 1)
-    readme = os.path.join(REPO, "README.md")
-    text = open(readme).read()
-    if start in text and end in text:
-        text = text[: text.index(start)] + "\n".join(table) + text[text.index(end) + len(end) :]
-    else:
-        print(f"note: README.md has no {start} markers; the table is printed only")
-    with open(readme, "w") as f:
-        f.write(write_summary(text))
+    write_tables(table, start, end)
     print("\n".join(table[1:-1]))
 
 
