@@ -32,6 +32,7 @@ from tf_agents.policies import greedy_policy, random_tf_policy
 
 from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks
 from tfa_suite.agents.noise import GAUSSIAN, ORNSTEIN_UHLENBECK, ActionNoisePolicy
+from tfa_suite.agents.optimizer_slots import create_optimizer_slots, critic_variables
 from tfa_suite.agents.registry import CONTINUOUS, AgentSpec, register_agent
 from tfa_suite.config import RunConfig, Section, _field, need, parse_layers
 from tfa_suite.errors import UnsupportedSpaceError
@@ -231,8 +232,18 @@ def build_ddpg(cfg: DdpgConfig, context: AgentContext) -> BuiltAgent:
         td_errors_loss_fn=tf.math.squared_difference,
         **_common_kwargs(cfg, context),
     )
+    # As DdpgAgent trains them: the critic's variables, then the actor's.
+    create_optimizer_slots(agent._critic_optimizer, agent._critic_network.trainable_variables)  # noqa: SLF001
+    create_optimizer_slots(agent._actor_optimizer, agent._actor_network.trainable_variables)  # noqa: SLF001
     collect = _exploring(agent.policy, cfg, half_width, context)
     return _built(agent, collect, agent.policy, context, {"noise_std": _noise_scalar(cfg)})
+
+
+def _twin_critic_slots(agent) -> None:  # noqa: ANN001
+    """Td3Agent's and SacAgent's critic and actor optimizers, on what they train."""
+    critics = critic_variables(agent._critic_network_1, agent._critic_network_2)  # noqa: SLF001
+    create_optimizer_slots(agent._critic_optimizer, critics)  # noqa: SLF001
+    create_optimizer_slots(agent._actor_optimizer, agent._actor_network.trainable_variables)  # noqa: SLF001
 
 
 def build_td3(cfg: Td3Config, context: AgentContext) -> BuiltAgent:
@@ -252,6 +263,7 @@ def build_td3(cfg: Td3Config, context: AgentContext) -> BuiltAgent:
         td_errors_loss_fn=tf.math.squared_difference,
         **_common_kwargs(cfg, context),
     )
+    _twin_critic_slots(agent)
     collect = _exploring(agent.policy, cfg, half_width, context)
     return _built(agent, collect, agent.policy, context, {"noise_std": _noise_scalar(cfg)})
 
@@ -281,6 +293,8 @@ def build_sac(cfg: SacConfig, context: AgentContext) -> BuiltAgent:
         **_common_kwargs(cfg, context),
     )
     log_alpha = agent._log_alpha  # noqa: SLF001  TF-Agents exposes alpha only privately
+    _twin_critic_slots(agent)
+    create_optimizer_slots(agent._alpha_optimizer, [log_alpha])  # noqa: SLF001
     # SAC's `agent.policy` is stochastic (the same object as its collect policy); the
     # greedy policy takes the squashed Gaussian's mode.
     greedy = greedy_policy.GreedyPolicy(agent.policy)

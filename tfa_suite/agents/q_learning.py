@@ -12,6 +12,7 @@ import tensorflow as tf
 from tf_agents.policies import epsilon_greedy_policy
 
 from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks
+from tfa_suite.agents.optimizer_slots import create_optimizer_slots
 from tfa_suite.config import RunConfig, Section, _field, need, parse_conv_layers
 from tfa_suite.errors import UnsupportedSpaceError
 
@@ -163,6 +164,8 @@ def apex_epsilon(base: float, alpha: float, index: int, count: int) -> float:
 def built_q_agent(agent, config: QLearningConfig, epsilon, sample_errors=None) -> BuiltAgent:  # noqa: ANN001
     """DQN and C51 collect epsilon-greedily (epsilon 1 at first) and export the greedy policy."""
     agent.initialize()
+    # DqnAgent (and C51's) trains the Q-network's trainable weights, in this order.
+    create_optimizer_slots(agent._optimizer, agent._q_network.trainable_weights)  # noqa: SLF001
 
     def actor_collect_policy(index: int, count: int):  # noqa: ANN202
         value = apex_epsilon(config.actor_epsilon, config.actor_epsilon_alpha, index, count)

@@ -29,6 +29,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory as trajectory_lib
 
 from tfa_suite.agents.interface import AgentContext, BuiltAgent, RolloutHooks
+from tfa_suite.agents.optimizer_slots import create_optimizer_slots, ppo_variables
 from tfa_suite.agents.policy_gradient.advantages import gae
 from tfa_suite.agents.policy_gradient.common import (
     PolicyGradientConfig,
@@ -123,6 +124,7 @@ def _ppo_family(
         train_step_counter=context.train_step,
     )
     agent.initialize()
+    create_optimizer_slots(optimizer, ppo_variables(agent._actor_net, agent._value_net))  # noqa: SLF001
     collect = agent.collect_policy
 
     def after_updates(rollout: trajectory_lib.Trajectory) -> tf.Operation:

@@ -19,6 +19,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory as trajectory_lib
 
 from tfa_suite.agents.interface import AgentContext, BuiltAgent, RolloutHooks
+from tfa_suite.agents.optimizer_slots import create_optimizer_slots
 from tfa_suite.agents.policy_gradient.common import (
     PolicyGradientConfig,
     actor_net,
@@ -147,6 +148,11 @@ def build_reinforce(cfg: ReinforceConfig, context: AgentContext) -> BuiltAgent:
         train_step_counter=context.train_step,
     )
     agent.initialize()
+    # ReinforceAgent trains the actor's weights, then the value network's (with a baseline).
+    trained = list(agent._actor_network.trainable_weights)  # noqa: SLF001
+    if cfg.use_value_baseline:
+        trained += agent._value_network.trainable_weights  # noqa: SLF001
+    create_optimizer_slots(optimizer, trained)
     prepare = None
     if cfg.reset_return_on_reward:
         prepare = lambda rollout, _time_step: points_as_returns_ends(rollout)  # noqa: E731
