@@ -1,7 +1,7 @@
 """--num_actors without starting Ray: flags, refusals, the missing-Ray error, the pieces.
 
 These run in `make test` whether or not Ray is installed; the runs on a real local Ray
-are in tests/test_ray_actors.py (`make test-ray`).
+are in tests/loops/test_ray_actors.py (`make test-ray`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Does it learn? The shipped configs, run for real with fixed seeds and a return threshold.
 
-The default CartPole run and one SAC Pendulum run are fast enough for `make test`; the
-others are marked slow (`make test-slow`).
+Every test here is a solve, so the whole module is the slow tier (`make test-slow`).
 """
 
 import tfa_suite  # noqa: F401  isort: skip
@@ -16,8 +15,12 @@ from tfa_suite.policy.episodes import run_episodes
 from tfa_suite.policy.saved import SavedPolicy
 from tfa_suite.run.train import train
 
+pytestmark = pytest.mark.slow
+
 CONFIGS = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs"
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "experiments",
+    "configs",
 )
 
 

@@ -259,7 +259,7 @@ def test_resume_restores_the_table_and_trains_on(tiny_run, tmp_path, tiny_config
 
 @pytest.mark.parametrize("name", ["cartpole_tabular", "mountaincar_tabular"])
 def test_shipped_configs_state_the_default_grid(binaries, name):
-    # (tests/test_shipped_configs.py validates every config.) Their comments say the grid
+    # (tests/cli/test_shipped_configs.py validates every config.) Their comments say the grid
     # is the env's default: keep the two from drifting apart.
     config = config_from_flagfile(str(binaries.repo / "experiments" / "configs" / f"{name}.cfg"))
     assert config.run.agent == "tabular_q"

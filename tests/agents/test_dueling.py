@@ -21,7 +21,7 @@ from tf_agents.specs import array_spec, tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
-from tests.test_learning import solve_cartpole
+from tests.run.test_learning import solve_cartpole
 from tfa_suite.agents import AgentContext
 from tfa_suite.agents.dueling import DuelingQNetwork, dueling_q_values
 from tfa_suite.agents.q_learning import network_kwargs

@@ -60,7 +60,7 @@ def test_the_locks_hold_rays_whole_dependency_closure():
     # `make install-ray` installs with --no-deps, so a requirement of ray (or of one of its
     # requirements) that neither lock pins is only there if something else brought it; CI
     # once failed on filelock, which the bench extra had installed here.
-    requirements = os.path.join(os.path.dirname(__file__), os.pardir, "requirements")
+    requirements = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "requirements")
     locked = locked_names(os.path.join(requirements, "lock.txt"))
     locked |= locked_names(os.path.join(requirements, "ray-lock.txt"))
     closure, todo = set(), ["ray"]
@@ -242,7 +242,7 @@ def test_an_env_that_keeps_failing_ends_the_run_in_one_line(tmp_path, tiny_confi
 
     config = tiny_config(
         str(tmp_path / "run"),
-        env="tests.test_ray_actors:failing_cartpole",
+        env="tests.loops.test_ray_actors:failing_cartpole",
         backend="python",
         num_actors=1,  # one actor's start and restart are enough here
         actor_steps_per_call=200,

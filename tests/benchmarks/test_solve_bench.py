@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"
 SCRIPTS = ("bench_cartpole", "bench_continuous", "bench_onpolicy")
 

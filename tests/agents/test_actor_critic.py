@@ -328,7 +328,16 @@ def test_evaluation_passes_float64_edge_actions_within_bounds():
 SCALAR = {"ddpg": "noise_std", "td3": "noise_std", "sac": "alpha"}
 
 
-@pytest.mark.parametrize("agent", AGENTS)
+@pytest.mark.parametrize(
+    # One agent in the fast tier: the export path is shared, and tests/run/test_every_agent.py
+    # reloads every agent's export in-process.
+    "agent",
+    [
+        pytest.param("ddpg", marks=pytest.mark.slow),
+        pytest.param("td3", marks=pytest.mark.slow),
+        "sac",
+    ],
+)
 def test_tiny_run_exports_a_policy_that_evaluates_the_same_in_a_fresh_process(
     tmp_path, binaries, agent
 ):

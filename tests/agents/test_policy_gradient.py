@@ -356,7 +356,15 @@ def test_evaluate_replays_the_ppo_run_in_a_fresh_process(ppo_pendulum_run, tmp_p
         assert json.load(f)["mean"] == pytest.approx(result.final_eval_mean, abs=0.05)
 
 
-@pytest.mark.parametrize("agent", ["reinforce", "a2c", "ppo"])
+@pytest.mark.parametrize(
+    # PPO's run stands for the rollout loop in the fast tier; the others are slow.
+    "agent",
+    [
+        pytest.param("reinforce", marks=pytest.mark.slow),
+        pytest.param("a2c", marks=pytest.mark.slow),
+        "ppo",
+    ],
+)
 def test_same_seed_gives_the_same_run(tmp_path, tiny_config, agent):
     a = train(tiny_config(str(tmp_path / "a"), agent=agent, eval_interval=200))
     b = train(tiny_config(str(tmp_path / "b"), agent=agent, eval_interval=200))
@@ -401,7 +409,7 @@ def test_flags_of_other_agents_are_refused(binaries):
 # --- learning ---------------------------------------------------------------------------------
 
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "experiments", "configs")
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "configs")
 
 
 def solve(name: str, tmp_path, seed: int = 0):
@@ -410,6 +418,7 @@ def solve(name: str, tmp_path, seed: int = 0):
     return train(config)
 
 
+@pytest.mark.slow
 def test_ppo_solves_cartpole(tmp_path):
     result = solve("cartpole_ppo.cfg", tmp_path)
     assert result.solved and result.final_eval_mean >= 475

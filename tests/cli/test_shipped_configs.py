@@ -10,7 +10,7 @@ from tfa_suite.config import validate
 from tfa_suite.flags import config_from_flagfile
 
 CONFIGS = sorted(
-    (pathlib.Path(__file__).resolve().parent.parent / "experiments/configs").glob("*.cfg")
+    (pathlib.Path(__file__).resolve().parents[2] / "experiments/configs").glob("*.cfg")
 )
 
 

@@ -109,7 +109,6 @@ def test_sigkill_at_several_points_then_resume(tmp_path, binaries, train_flags):
         ("startup", lambda: os.path.exists(os.path.join(root, "config.json"))),
         ("after-first-checkpoint", lambda: len(checkpoint_steps(root)) >= 1),
         ("mid-training", lambda: last_metrics_step(root) >= 3_500),
-        ("later", lambda: last_metrics_step(root) >= 5_500),
     ]
     for name, ready in plans:
         log = open(tmp_path / f"{name}.log", "w")
@@ -136,18 +135,19 @@ def test_sigkill_at_several_points_then_resume(tmp_path, binaries, train_flags):
             lost = progress_at_kill - max(assert_all_checkpoint_steps)
             assert lost < CHECKPOINT_INTERVAL + MOST_STEPS_PER_ITERATION, (name, lost)
     # Final run: resume and finish.
-    final = binaries.run("experiments/train.py", *train_flags(root, num_env_steps=7_000))
+    final = binaries.run("experiments/train.py", *train_flags(root, num_env_steps=5_000))
     assert final.returncode == 0, final.stderr[-2000:]
     match = re.search(r"resumed from \S+ at env step ([\d,]+)", final.stdout)
     assert match, final.stdout[-2000:]
     resumed_at.append(int(match.group(1).replace(",", "")))
-    assert len(resumed_at) >= 3, resumed_at
-    assert resumed_at == sorted(resumed_at), f"counters went backwards: {resumed_at}"
+    # The mid-training run and the final one resume (the first two found no checkpoint yet).
+    assert len(resumed_at) == 2, resumed_at
+    assert resumed_at[0] < resumed_at[1], f"counters went backwards: {resumed_at}"
     assert_all_checkpoints_readable(root)
     with open(os.path.join(root, "metrics.csv"), newline="") as f:
         steps = [int(r["env_steps"]) for r in csv.DictReader(f)]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
-    assert steps[-1] >= 7_000
+    assert steps[-1] >= 5_000
 
 
 def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, binaries, train_flags):
@@ -210,7 +210,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_config):
     root = str(tmp_path / "run")
     config = tiny_config(
         root,
-        env="tests.test_reliability:NanRewardEnv",
+        env="tests.run.test_reliability:NanRewardEnv",
         backend="python",
         num_env_steps=2_000,
         initial_collect_steps=64,
@@ -240,7 +240,7 @@ class RaisingEnv(NanRewardEnv):
 def test_exception_inside_the_environment_is_reported_in_one_line(tmp_path, tiny_config):
     config = tiny_config(
         str(tmp_path / "run"),
-        env="tests.test_reliability:RaisingEnv",
+        env="tests.run.test_reliability:RaisingEnv",
         backend="python",
         num_env_steps=2_000,
     )
