@@ -21,7 +21,7 @@ help:
 	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
 	@echo "make train-tabular           tabular Q-learning, TABULAR_ENV=mountaincar|cartpole (SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
-	@echo "make test                    fast test suite (well under 15 minutes)"
+	@echo "make test                    fast test suite, one worker per core (TEST_WORKERS=0: serial)"
 	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
 	@echo "make test-slow               learning tests that take minutes"
 	@echo "make install-ray             add Ray core (requirements/ray-lock.txt) for --num_actors"
@@ -98,18 +98,22 @@ train-tabular: $(STAMP)
 train-cartpole-tutorial: $(STAMP)
 	$(PY) experiments/train.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
 
+# The fast tier on one worker per core (pytest-xdist); a test module stays on one worker,
+# so its module fixtures (a shared finished run) are built once. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= auto
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 # The same suite in an order shuffled by pytest-randomly (seed SHUFFLE_SEED): every test
 # must pass on its own, whatever ran before it. `-p randomly` re-enables the plugin that
 # setup.cfg's addopts turn off for the normal order.
 SHUFFLE_SEED ?= 12345
 test-shuffled: $(STAMP)
-	$(PY) -m pytest -p randomly -p no:cacheprovider --randomly-seed=$(SHUFFLE_SEED)
+	$(PY) -m pytest $(XDIST) -p randomly -p no:cacheprovider --randomly-seed=$(SHUFFLE_SEED)
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest $(XDIST) -m slow
 
 # Ray core for --num_actors (tfa_suite/loops/ray/): an optional extra, pinned in its own
 # lock and installed beside the main stack without changing it.
