@@ -38,7 +38,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DOC = os.path.join(REPO, "docs", "results.md")  # the per-seed tables
 README = os.path.join(REPO, "README.md")  # the agents table
-EVAL_SEED_OFFSET = 1_000_003  # tfa_suite.run.train.EVAL_SEED_OFFSET (not imported: no TF here)
+sys.path.insert(0, REPO)
+from tfa_suite.config import EVAL_SEED_OFFSET  # noqa: E402  (pure Python: no TensorFlow here)
+
 UNSEEN_SEED = 5_000_000
 
 
