@@ -4,11 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.tfa_suite-installed
+ANALYSIS_STAMP := $(VENV)/.tfa_suite-analysis-installed
+NOTEBOOK_STAMP := $(VENV)/.tfa_suite-notebook-installed
 SEED   ?= 0
 ARGS   ?=
 # Pinned here and in the lock: tf-agents 0.19.0 is installed without its stale pins.
 TF_AGENTS := tf-agents==0.19.0
 
+.PHONY: install-analysis install-notebook aggregate tune
 .PHONY: help install train-cartpole train-atari train-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
 
 help:
@@ -25,6 +28,8 @@ help:
 	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
 	@echo "make test-slow               learning tests that take minutes"
 	@echo "make install-ray             add Ray core (requirements/ray-lock.txt) for --num_actors"
+	@echo "make install-analysis        add rliable and optuna (requirements/analysis-lock.txt)"
+	@echo "make install-notebook        add nbclient and a kernel (requirements/notebook-lock.txt)"
 	@echo "make test-ray                the --num_actors tests on a local Ray (~3 min)"
 	@echo "make lint                    ruff check and format check"
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
@@ -102,18 +107,34 @@ train-cartpole-tutorial: $(STAMP)
 # so its module fixtures (a shared finished run) are built once. TEST_WORKERS=0: serial.
 TEST_WORKERS ?= auto
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
-test: $(STAMP)
+test: $(STAMP) $(ANALYSIS_STAMP) $(NOTEBOOK_STAMP)
 	$(PY) -m pytest $(XDIST)
 
 # The same suite in an order shuffled by pytest-randomly (seed SHUFFLE_SEED): every test
 # must pass on its own, whatever ran before it. `-p randomly` re-enables the plugin that
 # setup.cfg's addopts turn off for the normal order.
 SHUFFLE_SEED ?= 12345
-test-shuffled: $(STAMP)
+test-shuffled: $(STAMP) $(ANALYSIS_STAMP) $(NOTEBOOK_STAMP)
 	$(PY) -m pytest $(XDIST) -p randomly -p no:cacheprovider --randomly-seed=$(SHUFFLE_SEED)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(ANALYSIS_STAMP) $(NOTEBOOK_STAMP)
 	$(PY) -m pytest $(XDIST) -m slow
+
+# The analysis extra (rliable, optuna: experiments/aggregate.py and tune.py) and the
+# notebook extra (nbclient and a kernel: the quickstart notebook's test), each pinned in
+# its own lock and installed beside the main stack without changing it.
+$(ANALYSIS_STAMP): requirements/analysis-lock.txt $(STAMP)
+	$(PIP) install --quiet --no-deps -r requirements/analysis-lock.txt
+	$(PY) -c "import rliable, optuna; print('analysis ok: optuna', optuna.__version__)"
+	@touch $@
+
+$(NOTEBOOK_STAMP): requirements/notebook-lock.txt $(STAMP)
+	$(PIP) install --quiet --no-deps -r requirements/notebook-lock.txt
+	$(PY) -c "import nbclient, ipykernel; print('notebook ok: nbclient', nbclient.__version__)"
+	@touch $@
+
+install-analysis: $(ANALYSIS_STAMP)
+install-notebook: $(NOTEBOOK_STAMP)
 
 # Ray core for --num_actors (tfa_suite/loops/ray/): an optional extra, pinned in its own
 # lock and installed beside the main stack without changing it.

@@ -82,25 +82,47 @@ def _coerce_list(name: str, values: list[str], field: dataclasses.Field) -> list
         ) from None
 
 
+def given_fields(flag_values: flags.FlagValues = flags.FLAGS) -> dict[str, Any]:
+    """The fields set on the command line or in a flagfile, typed as the sections type them."""
+    names = all_section_fields()
+    values: dict[str, Any] = {}
+    for name in names:
+        if not flag_values[name].present:
+            continue
+        value = flag_values[name].value
+        if isinstance(value, list):
+            value = _coerce_list(name, value, names[name][0][1])
+        values[name] = value
+    return values
+
+
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> TrainConfig:
     """Builds the config from parsed flags; refuses flags the chosen agent does not take."""
     agent = flag_values["agent"].value
     if agent not in catalog.agent_names():
         raise UserError(catalog.unknown_agent_message(agent))
-    names = all_section_fields()
+    values = given_fields(flag_values)
     mine = {n for cls in catalog.section_classes(agent).values() for n in cls.field_names()}
-    given = [n for n in names if flag_values[n].present]
-    foreign = [n for n in given if n not in mine]
+    foreign = [n for n in values if n not in mine]
     if foreign:
         raise UserError(catalog.not_for_agent_message(agent, foreign))
-    values: dict[str, Any] = {}
-    for name in given:
-        value = flag_values[name].value
-        if isinstance(value, list):
-            value = _coerce_list(name, value, names[name][0][1])
-        values[name] = value
     values["agent"] = agent
     return catalog.make_config(**values)
+
+
+def flagfile_fields(path: str) -> dict[str, Any]:
+    """The fields a flagfile sets (and only those), as a binary would read them."""
+    import os
+
+    if not os.path.isfile(path):
+        raise UserError(f"flagfile {path} does not exist")
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    try:
+        flag_values(["flagfile_fields", f"--flagfile={path}"])
+    except flags.Error as e:
+        raise UserError(f"flagfile {path}: {e}") from None
+    return given_fields(flag_values)
 
 
 def config_from_flagfile(path: str, **overrides: Any) -> TrainConfig:

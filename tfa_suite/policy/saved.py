@@ -50,6 +50,8 @@ class SavedPolicy:
         inputs = self._action.structured_input_signature[1]
         self._obs_key = next(k for k in inputs if k.endswith("observation"))
         self._obs_dtype = inputs[self._obs_key].dtype.as_numpy_dtype
+        # One observation's shape: the signature's, without its batch dimension.
+        self.observation_shape = tuple(inputs[self._obs_key].shape.as_list()[1:])
         self._keys = {
             name: key
             for key in inputs

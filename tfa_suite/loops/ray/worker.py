@@ -80,9 +80,9 @@ class CollectWorker:
         seed: int,
         exploration: str,
     ):
+        # Importing this module ran tfa_suite/__init__.py, which selects Keras 2; Ray's
+        # runtime_env sets it too (`runtime.worker_env_vars`).
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-        import tfa_suite  # noqa: F401  isort: skip  (Keras 2 before TensorFlow loads)
-
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(THREADS_PER_ACTOR)
