@@ -27,31 +27,22 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfa_suite.envs.atari_eval import atari_game  # noqa: E402
-from tfa_suite.run.reporting import plot_learning_curve, read_metrics  # noqa: E402
+from tfa_suite.run.reporting import (  # noqa: E402
+    elapsed_over_segments,
+    plot_learning_curve,
+    read_metrics,
+    total_seconds,
+)
 
 
 def _elapsed(rows: list[dict[str, float]]):  # noqa: ANN202
-    """(row, training seconds up to it, summed over resumed segments); NaN rows skipped.
-
-    Within a segment wall_seconds only grows, so a segment's last row holds its span.
-    """
-    done, previous = 0.0, 0.0
-    for row in rows:
-        seconds = row["wall_seconds"]
-        if math.isnan(seconds):
-            continue
-        if seconds < previous:  # a resumed segment: its own clock starts again at 0
-            done += previous
-        previous = seconds
-        yield row, done + seconds
+    """(row, training seconds up to it, summed over resumed segments): the library's."""
+    return elapsed_over_segments(rows)
 
 
 def wall_seconds(rows: list[dict[str, float]]) -> float:
-    """Sums each process's span: wall_seconds restarts at 0 when a run resumes."""
-    total = 0.0
-    for _, total in _elapsed(rows):  # noqa: B007  the last row's total is the run's
-        pass
-    return total
+    """The run's training seconds over every segment (total_wall_seconds where written)."""
+    return total_seconds(rows)
 
 
 def first_reaching(rows: list[dict[str, float]], target: float) -> dict | None:

@@ -3,8 +3,9 @@
     python experiments/evaluate.py --policy_dir=runs/CartPole-v1-dqn-seed0/policy \
         --episodes=10 --video=/tmp/cartpole.mp4
 
-Needs only TensorFlow, gymnasium and the environment: no TF-Agents and no training code.
-The environment is rebuilt from <policy_dir>/env.json.
+Needs only TensorFlow (with TensorFlow Probability), gymnasium and the environment: no
+TF-Agents and no training code (`tfa_suite.policy`). The environment is rebuilt from
+<policy_dir>/env.json.
 """
 
 from absl import app, flags
@@ -61,21 +62,13 @@ def check_flags(argv: list[str]) -> None:
 def main(argv: list[str]) -> None:
     import json
 
-    from tfa_suite.errors import UserError
-    from tfa_suite.policy.episodes import VideoUnavailable, record_video, run_episodes
-    from tfa_suite.policy.saved import SavedPolicy
+    from tfa_suite.policy.handle import load_policy
 
     check_flags(argv)
-    policy = SavedPolicy(FLAGS.policy_dir)
-    stats = run_episodes(
-        policy,
-        policy.env_spec,
-        FLAGS.episodes,
-        seed=FLAGS.seed,
-        sticky_actions=FLAGS.sticky_actions,
-    )
+    policy = load_policy(FLAGS.policy_dir)
+    scores = policy.evaluate(FLAGS.episodes, seed=FLAGS.seed, sticky_actions=FLAGS.sticky_actions)
     print(
-        f"{policy.env_spec.env}: return {stats.mean:.1f} ± {stats.std:.1f} over "
+        f"{policy.env_spec.env}: return {scores.mean:.1f} ± {scores.std:.1f} over "
         f"{FLAGS.episodes} episodes (seeds {FLAGS.seed}..{FLAGS.seed + FLAGS.episodes - 1}, "
         f"policy at train step {policy.train_step:,})"
     )
@@ -87,25 +80,18 @@ def main(argv: list[str]) -> None:
             "episodes": FLAGS.episodes,
             "seeds": [FLAGS.seed, FLAGS.seed + FLAGS.episodes - 1],
             "sticky_actions": FLAGS.sticky_actions,
-            "returns": [float(r) for r in stats.returns],
-            "mean": stats.mean,
-            "std": stats.std,
+            "returns": [float(r) for r in scores.returns],
+            "mean": scores.mean,
+            "std": scores.std,
         }
         with open(FLAGS.json, "w") as f:
             json.dump(record, f, indent=2)
         print(f"scores: {FLAGS.json}")
     if FLAGS.video:
-        try:
-            record_video(
-                policy,
-                policy.env_spec,
-                FLAGS.video,
-                FLAGS.video_episodes,
-                seed=FLAGS.seed,
-                sticky_actions=FLAGS.sticky_actions,
-            )
-        except VideoUnavailable as e:
-            raise UserError(f"cannot write --video: {e}") from None
+        policy.video(
+            FLAGS.video, FLAGS.video_episodes, seed=FLAGS.seed, overwrite=True,
+            sticky_actions=FLAGS.sticky_actions,
+        )  # fmt: skip
         print(f"video: {FLAGS.video}")
 
 

@@ -73,6 +73,14 @@ class NeverEndingEnv(gym.Env):
         return np.array([self._t], dtype=np.float32), 1.0, False, False, {}
 
 
+class SelfTruncatingEnv(NeverEndingEnv):
+    """Truncates its own episodes every 10 steps, with no TimeLimit and no registration."""
+
+    def step(self, action):
+        obs, reward, terminated, _, info = super().step(action)
+        return obs, reward, terminated, self._t % 10 == 0, info
+
+
 def make_truncated_env(limit: int = 4) -> gym.Env:
     """A factory function (not a class): NeverEndingEnv cut off by a TimeLimit."""
     return gym.wrappers.TimeLimit(NeverEndingEnv(), max_episode_steps=limit)

@@ -30,6 +30,7 @@ LAYERS = {
     "tfa_suite.errors": 0,
     "tfa_suite.config": 0,
     "tfa_suite.precision": 0,
+    "tfa_suite.startup": 0,
     "tfa_suite.envs": 1,
     "tfa_suite.replay": 1,
     "tfa_suite.policy": 1,

@@ -26,6 +26,7 @@ from tfa_suite.policy.handle import Evaluation, Policy, load_policy
 from tfa_suite.run.outputs import TrainResult
 from tfa_suite.run.reporting import read_metrics
 from tfa_suite.run.run_dir import RunDir
+from tfa_suite.startup import import_tensorflow
 
 __all__ = [
     "EVAL_SEED_OFFSET",
@@ -111,6 +112,7 @@ def train(
     """
     from tfa_suite.run.train import train as train_run
 
+    import_tensorflow()
     quiet_library_logs()
     config = make_config(agent, env, seed, root_dir, flagfile, **fields)
     figures = train_run(config)

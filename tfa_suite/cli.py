@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from tfa_suite.errors import UserError
+from tfa_suite.startup import import_tensorflow
 
 EXIT_USER_ERROR = 2
 
@@ -22,15 +24,25 @@ def quiet_library_logs() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     # PolicySaver's policy-info spec triggers a harmless "StructuredValue" UserWarning.
     warnings.filterwarnings("ignore", message="Encoding a StructuredValue")
+    # tf-agents 0.19's CategoricalProjectionNetwork calls int() on a one-element array
+    # (numpy 2.x deprecates it; 2.3 still allows it, see setup.cfg's numpy pin): one
+    # warning on every discrete policy-gradient run, about code that is not ours.
+    warnings.filterwarnings(
+        "ignore",
+        message="Conversion of an array with ndim > 0 to a scalar",
+        category=DeprecationWarning,
+        module="tf_agents.networks.categorical_projection_network",
+    )
 
 
-def run_main(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+def run_main(main: Callable[[list[str]], Any]) -> Callable[[list[str]], Any]:
     """Wraps an absl main so a UserError prints `error: ...` instead of a traceback."""
 
-    def wrapped(argv: list[str]) -> None:
+    def wrapped(argv: list[str]) -> Any:
+        import_tensorflow()  # a no-op if the binary's imports loaded it already
         quiet_library_logs()
         try:
-            main(argv)
+            return main(argv)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)

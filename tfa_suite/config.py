@@ -232,7 +232,7 @@ class TrainConfig:
 
     def save(self, path: str) -> None:
         with open(path, "w") as f:
-            json.dump(self.to_json(), f, indent=2, sort_keys=True)
+            json.dump(strict_json(self.to_json()), f, indent=2, sort_keys=True, allow_nan=False)
             f.write("\n")
 
     def default_root_dir(self) -> str:
@@ -253,11 +253,29 @@ def not_for_agent_message(agent: str, classes: dict[str, type[Section]], names: 
     )
 
 
+def strict_json(value: Any) -> Any:
+    """`value` with every NaN float as None (JSON's null): strict JSON has no NaN, and
+    config.json's unset targets (--target_return, --target_entropy) are NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
 def flatten_saved(data: dict[str, Any]) -> dict[str, Any]:
-    """A saved config.json as {field: value}: sectioned, or one flat object from before."""
+    """A saved config.json as {field: value}: sectioned, or one flat object from before.
+
+    null is a NaN written as strict JSON (no section field is ever None); config.json files
+    from before wrote NaN itself, which Python's json reads as NaN too.
+    """
     if isinstance(data.get("run"), dict):
-        return {k: v for part in data.values() if isinstance(part, dict) for k, v in part.items()}
-    return dict(data)
+        flat = {k: v for part in data.values() if isinstance(part, dict) for k, v in part.items()}
+    else:
+        flat = dict(data)
+    return {k: math.nan if v is None else v for k, v in flat.items()}
 
 
 def identity_fields(config: TrainConfig) -> list[tuple[str, str]]:
@@ -273,7 +291,24 @@ def identity_fields(config: TrainConfig) -> list[tuple[str, str]]:
 def validate(config: TrainConfig) -> None:
     """Rejects out-of-range or inconsistent values with one message naming the flag."""
     for section in config.sections().values():
+        check_finite(section)
         section.validate(config.run)
+
+
+def check_finite(section: Section) -> None:
+    """No float field may be infinite, and only those whose default is NaN ("unset": take
+    the env's threshold, the action dimensions, the single-process ratio) may be NaN."""
+    for field in dataclasses.fields(section):
+        value = getattr(section, field.name)
+        if not isinstance(value, float) or math.isfinite(value):
+            continue
+        default = field.default
+        unset_allowed = isinstance(default, float) and math.isnan(default)
+        if math.isinf(value):
+            way_out = "; leave it unset (NaN) for its default" if unset_allowed else ""
+            raise UserError(f"--{field.name} must be a finite number, not {value}{way_out}")
+        if not unset_allowed:
+            raise UserError(f"--{field.name} must be a number, not nan")
 
 
 def same_value(a: object, b: object) -> bool:

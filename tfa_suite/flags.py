@@ -134,3 +134,55 @@ def config_from_flagfile(path: str, **overrides: Any) -> TrainConfig:
     define_flags(flag_values)
     flag_values(["config_from_flagfile", f"--flagfile={path}"])
     return config_from_flags(flag_values).replace(**overrides)
+
+
+HELP_FLAGS = ("-h", "--help", "--helpshort", "-?")
+SECTION_TITLES = {
+    "run": "run (every agent)",
+    "loop": "loop ({kind} loop)",
+    "ray": "ray (collection in Ray actor processes, --num_actors > 0)",
+    "agent": "agent ({agent})",
+}
+
+
+def agent_help(agent: str) -> str:
+    """The chosen agent's flags by section, with their defaults and help: what --help shows
+    (--helpfull adds absl's own flags and every other agent's)."""
+    from tfa_suite.config import LoopSection
+
+    classes = catalog.section_classes(agent)
+    loop = classes["loop"]
+    kind = loop.KIND if issubclass(loop, LoopSection) else "?"
+    lines = [
+        f"Flags of --agent={agent} ({kind} loop), by config section. Other agents: "
+        f"{', '.join(a for a in catalog.agent_names() if a != agent)} (--agent=NAME --help); "
+        "--helpfull lists every flag, absl's included.",
+    ]
+    for key, cls in classes.items():
+        lines += ["", SECTION_TITLES[key].format(kind=kind, agent=agent) + ":"]
+        for field in dataclasses.fields(cls):
+            default = _default(field)
+            if isinstance(default, list):
+                default = ",".join(str(v) for v in default)
+            text = field.metadata.get("help", "")
+            lines.append(f"  --{field.name}  (default: {default!s})\n      {text}")
+    return "\n".join(lines)
+
+
+def help_requested(argv: list[str]) -> str | None:
+    """The agent-aware help text if `argv` asks for --help (or -h, --helpshort), else None.
+
+    The agent is the one the rest of `argv` (and a --flagfile in it) chooses."""
+    if not any(arg in HELP_FLAGS for arg in argv[1:]):
+        return None
+    rest = [arg for arg in argv[1:] if arg not in HELP_FLAGS]
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    try:
+        flag_values([argv[0], *rest], known_only=True)
+        agent = flag_values["agent"].value
+    except flags.Error as e:
+        raise UserError(str(e)) from None
+    if agent not in catalog.agent_names():
+        raise UserError(catalog.unknown_agent_message(agent))
+    return agent_help(agent)

@@ -315,3 +315,16 @@ def test_train_rejects_a_negative_seed_as_a_user_error(tmp_path):
     with pytest.raises(UserError, match="--seed"):
         train(make_config(root_dir=str(root), seed=-1, fc_layers=[8], replay_capacity=1000))
     assert not root.exists()
+
+
+def test_a_refused_space_is_named_in_one_short_line(tmp_path):
+    # A Box of Atari frames printed with its bound arrays made this message ~90 lines.
+    from tfa_suite.run.train import train
+
+    config = make_config(agent="tabular_q", env="ALE/Pong-v5", root_dir=str(tmp_path / "r"))
+    with pytest.raises(UnsupportedSpaceError) as info:
+        train(config)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300, message
+    assert "uint8 [84, 84, 4]" in message
+    assert not (tmp_path / "r").exists()

@@ -404,3 +404,63 @@ def test_identity_fields_are_config_fields_minus_the_resumable_ones():
 )
 def test_default_root_dir_naming(env, agent, seed, expected):
     assert make_config(env=env, agent=agent, seed=seed).default_root_dir() == expected
+
+
+# --- non-finite values and strict JSON -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(agent="sac", target_entropy=math.inf), "--target_entropy must be a finite number"),
+        (dict(target_return=-math.inf), "--target_return must be a finite number"),
+        (dict(learning_rate=math.nan), "--learning_rate must be a number, not nan"),
+        (dict(agent="ppo", learning_rate=math.inf), "--learning_rate must be a finite number"),
+    ],
+)
+def test_non_finite_values_are_refused_where_they_cannot_work(fields, message):
+    with pytest.raises(UserError, match=message):
+        validate(make_config(**fields))
+
+
+def test_nan_stays_allowed_where_it_means_unset():
+    validate(make_config(agent="sac", target_entropy=NAN, target_return=NAN))
+
+
+def test_config_json_is_strict_json_and_reads_back_nan(tmp_path):
+    config = make_config(agent="sac", env="Pendulum-v1")
+    config.save(str(tmp_path / "config.json"))
+    text = (tmp_path / "config.json").read_text()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in config.json"))
+    assert data["agent"]["target_entropy"] is None and data["run"]["target_return"] is None
+    again = config_from_json(data)
+    assert math.isnan(again.agent.target_entropy) and math.isnan(again.run.target_return)
+    assert again.to_json().keys() == config.to_json().keys()
+
+
+# --- --help: the chosen agent's sections ---------------------------------------------
+
+
+def test_help_lists_the_chosen_agents_sections_only(tmp_path):
+    from tfa_suite.flags import help_requested
+
+    text = help_requested(["train.py", "--agent=sac", "--help"])
+    for title in ("run (every agent):", "loop (replay loop):", "agent (sac):"):
+        assert title in text
+    assert "--alpha_learning_rate" in text and "--epsilon_start" not in text
+    # The agent's own defaults: SAC's tau, not DQN's.
+    assert "--target_update_tau  (default: 0.005)" in text
+    flagfile = tmp_path / "ppo.cfg"
+    flagfile.write_text("--agent=ppo\n")
+    text = help_requested(["train.py", f"--flagfile={flagfile}", "-h"])
+    assert "agent (ppo):" in text and "loop (rollout loop):" in text
+    assert help_requested(["train.py", "--agent=sac"]) is None
+    with pytest.raises(UserError, match="unknown --agent 'nope'"):
+        help_requested(["train.py", "--agent=nope", "--help"])
+
+
+def test_the_binary_prints_the_agents_help(binaries):
+    proc = binaries.run("experiments/train.py", "--agent=td3", "--help")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "agent (td3):" in proc.stdout and "--actor_update_period" in proc.stdout
+    assert "tpu" not in proc.stdout.lower()  # absl's own flags stay behind --helpfull

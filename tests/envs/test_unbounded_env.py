@@ -16,7 +16,18 @@ NEVER_ENDING = "tests.envs_for_tests:NeverEndingEnv"
 def test_an_env_without_a_time_limit_is_named_at_the_start(capsys):
     warn_if_unbounded(EnvSpec(NEVER_ENDING))
     out = capsys.readouterr().out
-    assert "has no time limit" in out and "--max_episode_steps" in out
+    assert "registers no time limit and is not wrapped in a TimeLimit" in out
+    assert "--max_episode_steps" in out
+
+
+def test_the_note_says_only_what_is_known_of_an_env_that_truncates_itself(capsys):
+    # Nothing outside the env can see that it truncates its own episodes: the note says
+    # what is known (no registered limit, no TimeLimit wrapper), not that it has none.
+    warn_if_unbounded(EnvSpec("tests.envs_for_tests:SelfTruncatingEnv"))
+    out = capsys.readouterr().out
+    assert "registers no time limit and is not wrapped in a TimeLimit" in out
+    assert "unless it truncates its own episodes" in out
+    assert "has no time limit" not in out
 
 
 def test_envs_with_a_time_limit_get_no_note(capsys):
@@ -57,7 +68,7 @@ def test_a_run_on_an_endless_env_finishes_and_reports_the_cut_episodes(tmp_path,
         )
     )
     out = capfd.readouterr().out  # progress lines go to the process's own stdout
-    assert "has no time limit" in out
+    assert "registers no time limit and is not wrapped in a TimeLimit" in out
     assert out.count("(2 cut at --eval_max_episode_steps=30") == 2  # both evaluations
     assert "over 2 episodes (2 cut at --eval_max_episode_steps)" in out  # the export's
     assert result.final_eval_mean == 30.0  # the exported policy's episodes were cut too

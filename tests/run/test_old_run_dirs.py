@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import pathlib
 import shutil
 
@@ -39,14 +40,25 @@ def test_old_run_dir_resumes_and_trains_on(agent, tmp_path, capsys):
     result = train(config)  # refuses a checkpoint whose saved values it cannot all restore
     out = capsys.readouterr().out
     assert f"resumed from {root}/checkpoints/ckpt-{old_result['env_steps']}" in out
+    # The resume line says what became of the replay (the rollout loop keeps none).
+    assert ("; replay buffer restored (" in out) == (agent == "dqn")
     assert result.resumed_from_env_steps == old_result["env_steps"]
     assert result.env_steps >= 400 and result.train_steps > old_result["train_steps"]
-    # The old rows stay as they were and the new ones follow them.
+    # The old rows stay as they were (and gain the run's total time), the new ones follow.
     new_rows = rows(root)
-    assert new_rows[: len(old_rows)] == old_rows
+    assert [{k: r[k] for k in old_rows[0]} for r in new_rows[: len(old_rows)]] == old_rows
+    assert all(r["total_wall_seconds"] for r in new_rows)
+    totals = [float(r["total_wall_seconds"]) for r in new_rows]
+    assert totals == sorted(totals)
     assert int(new_rows[-1]["env_steps"]) == result.env_steps
-    # The saved config is the same run: only the fields a resume may change differ.
-    after = json.loads((root / "config.json").read_text())
+    # The saved config is the same run: only the fields a resume may change differ. It is
+    # strict JSON now (no bare NaN: an unset target is null), read back as NaN.
+    text = (root / "config.json").read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"config.json has {name}"))
+    after = {
+        section: {k: math.nan if v is None else v for k, v in fields.items()}
+        for section, fields in json.loads(text).items()
+    }
     changed = {
         (section, name)
         for section, fields in after.items()

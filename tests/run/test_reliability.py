@@ -301,7 +301,9 @@ def test_resume_without_replay_checkpoint_refills_before_training(
     result = train(tiny_config(root, **fields, num_env_steps=600))
     start = result.resumed_from_env_steps
     assert start == first.env_steps >= 400
-    assert "collecting 64 steps into the replay buffer before training" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "collecting 64 steps into the replay buffer before training" in out
+    assert "replay buffer not checkpointed (--checkpoint_replay=false): refilled with 64" in out
     # One refill, from the restored counters and an empty replay, to 64 steps past them.
     [refill] = prefills
     assert refill["before"] == (start, 0, first.train_steps)

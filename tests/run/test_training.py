@@ -151,7 +151,7 @@ def test_exported_policy_is_the_greedy_policy_of_the_final_checkpoint(finished_r
     np.testing.assert_array_equal(SavedPolicy(os.path.join(root, "policy"))(observations), greedy)
 
 
-def test_rerun_resumes_from_checkpoint_and_extends(finished_run, tmp_path, tiny_config):
+def test_rerun_resumes_from_checkpoint_and_extends(finished_run, tmp_path, tiny_config, capsys):
     original, first = finished_run
     root = copy_of_run(original, tmp_path)
     second = train(tiny_config(root, **{**RUN, "num_env_steps": 600}))
@@ -159,8 +159,17 @@ def test_rerun_resumes_from_checkpoint_and_extends(finished_run, tmp_path, tiny_
     assert second.env_steps >= 600
     assert second.train_steps > first.train_steps
     with open(os.path.join(root, "metrics.csv"), newline="") as f:
-        steps = [int(r["env_steps"]) for r in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    steps = [int(r["env_steps"]) for r in rows]
     assert steps == sorted(steps), "resumed metrics must not repeat or go backwards"
+    # wall_seconds restarts with the new process; total_wall_seconds goes on.
+    totals = [float(r["total_wall_seconds"]) for r in rows]
+    assert totals == sorted(totals)
+    walls = [float(r["wall_seconds"]) for r in rows]
+    assert any(b < a for a, b in zip(walls, walls[1:])), "the second segment's clock restarts"
+    assert second.total_wall_seconds > second.wall_seconds
+    assert second.total_wall_seconds >= totals[-1]  # then the export and its score
+    assert "over every segment of the run" in capsys.readouterr().out
 
 
 def test_incompatible_rerun_is_refused_and_leaves_run_untouched(

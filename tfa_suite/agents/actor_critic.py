@@ -30,7 +30,7 @@ from tf_agents.agents.td3 import td3_agent
 from tf_agents.networks import actor_distribution_network
 from tf_agents.policies import greedy_policy, random_tf_policy
 
-from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks
+from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks, describe_spec
 from tfa_suite.agents.noise import GAUSSIAN, ORNSTEIN_UHLENBECK, ActionNoisePolicy
 from tfa_suite.agents.optimizer_slots import create_optimizer_slots, critic_variables
 from tfa_suite.agents.registry import CONTINUOUS, AgentSpec, register_agent
@@ -149,7 +149,7 @@ def _check_observation(context: AgentContext) -> None:
     if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 1 or not spec.dtype.is_floating:
         raise UnsupportedSpaceError(
             "DDPG, TD3 and SAC here take a flat float observation vector (a 1-D Box), but the "
-            f"env's observation spec is {spec}"
+            f"env's observation spec is {describe_spec(spec)}"
         )
 
 

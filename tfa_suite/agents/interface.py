@@ -22,6 +22,16 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 
 
+def describe_spec(spec: Any) -> str:
+    """A spec in a few words for a one-line error: dtype and shape, never its bound arrays
+    (a Box of frames prints as tens of thousands of numbers)."""
+    if isinstance(spec, tf.TypeSpec) and hasattr(spec, "shape") and hasattr(spec, "dtype"):
+        return f"{tf.as_dtype(spec.dtype).name} {spec.shape.as_list()}"
+    if tf.nest.is_nested(spec):
+        return f"a nest of {len(tf.nest.flatten(spec))} specs"
+    return type(spec).__name__
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentContext:
     """What a builder gets from the run: specs, counters and the run facts it may use."""

@@ -11,7 +11,7 @@ from typing import Protocol
 import tensorflow as tf
 from tf_agents.policies import epsilon_greedy_policy
 
-from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks
+from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks, describe_spec
 from tfa_suite.agents.optimizer_slots import create_optimizer_slots
 from tfa_suite.config import RunConfig, Section, _field, need, parse_conv_layers
 from tfa_suite.errors import UnsupportedSpaceError
@@ -78,7 +78,7 @@ def check_observation_spec(observation_spec: tf.TensorSpec) -> None:
     if not isinstance(observation_spec, tf.TensorSpec) or observation_spec.shape.rank < 1:
         raise UnsupportedSpaceError(
             "Q-learning needs an array (Box) observation space, but the env's observation spec "
-            f"is {observation_spec}"
+            f"is {describe_spec(observation_spec)}"
         )
 
 

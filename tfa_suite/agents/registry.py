@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 from tf_agents.typing import types
 
-from tfa_suite.agents.interface import AgentContext, BuiltAgent
+from tfa_suite.agents.interface import AgentContext, BuiltAgent, describe_spec
 from tfa_suite.config import Section
 from tfa_suite.errors import UnsupportedSpaceError, UserError
 
@@ -85,7 +85,7 @@ def check_action_spec(spec: AgentSpec, env: str, action_spec: types.NestedTensor
     if kind is None:
         raise UnsupportedSpaceError(
             f"--agent={spec.name} needs {spec.actions} actions ({_SPACES[spec.actions]}), "
-            f"but {env}'s action spec is {action_spec}"
+            f"but {env}'s action spec is {describe_spec(action_spec)}"
         )
     fitting = [n for n, s in sorted(_AGENTS.items()) if s.actions in (kind, ANY_ACTIONS)]
     raise UnsupportedSpaceError(

@@ -37,7 +37,7 @@ from tf_agents.agents import data_converter, tf_agent
 from tf_agents.policies import epsilon_greedy_policy, tf_policy
 from tf_agents.trajectories import policy_step
 
-from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks
+from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks, describe_spec
 from tfa_suite.agents.q_learning import linear_epsilon
 from tfa_suite.agents.registry import DISCRETE, AgentSpec, register_agent
 from tfa_suite.config import RunConfig, Section, _field, need
@@ -248,7 +248,7 @@ def check_observation_spec(observation_spec) -> int:  # noqa: ANN001
     ):
         raise UnsupportedSpaceError(
             "--agent=tabular_q discretizes a one-dimensional float Box observation, but the "
-            f"env's observation spec is {observation_spec}"
+            f"env's observation spec is {describe_spec(observation_spec)}"
         )
     return int(observation_spec.shape[0])
 

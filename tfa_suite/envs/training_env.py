@@ -100,7 +100,8 @@ def make_train_env(run: RunConfig, spec: EnvSpec) -> tuple[tf_environment.TFEnvi
 
 
 def warn_if_unbounded(spec: EnvSpec) -> None:
-    """Says at the start when episodes can only end by termination: no time limit is set.
+    """Says at the start what is known of the env's time limit when none is set: it
+    registers none and no TimeLimit wraps it (it may still truncate episodes itself).
 
     Such an env can run an evaluation episode for ever; evaluation cuts episodes at
     --eval_max_episode_steps and reports how many it cut, but the user should know why.
@@ -120,8 +121,9 @@ def warn_if_unbounded(spec: EnvSpec) -> None:
         env.close()
     if not limited:
         print(
-            f"note: {spec.env} has no time limit, so an episode ends only when the env "
-            "terminates it; set one with --max_episode_steps (evaluation cuts episodes at "
+            f"note: {spec.env} registers no time limit and is not wrapped in a TimeLimit, so "
+            "unless it truncates its own episodes one ends only when it terminates; "
+            "--max_episode_steps sets a limit (evaluation cuts episodes at "
             "--eval_max_episode_steps and reports how many it cut)",
             flush=True,
         )

@@ -15,7 +15,8 @@ alone and never asks which kind it has:
   for a loop that traces on its first call;
 - `start()` / `close()`: processes the loop needs (Ray actors), started before the run dir
   is opened and ended with the run, whatever happened;
-- `perf_fields` / `perf_values()`: the loop's own throughput columns in metrics.csv.
+- `perf_fields` / `perf_values()`: the loop's own throughput columns in metrics.csv;
+- `resume_note()`: what a resume restored of the loop's data, for the resume line.
 
 `LoopBase` gives the optional parts their defaults; a loop subclasses it.
 """
@@ -70,6 +71,8 @@ class Loop(Protocol):
 
     def perf_values(self) -> dict[str, float]: ...
 
+    def resume_note(self) -> str: ...
+
 
 class LoopBase(tf.Module):
     """The `Loop` protocol's defaults: nothing before training, no processes, no extra
@@ -98,6 +101,9 @@ class LoopBase(tf.Module):
 
     def perf_values(self) -> dict[str, float]:
         return {}
+
+    def resume_note(self) -> str:
+        return ""
 
 
 def training_episode_metrics(

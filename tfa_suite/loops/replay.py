@@ -208,6 +208,15 @@ class ReplayCore(tf.Module):
         without a checkpointed replay, the refill to the same size."""
         return self.cfg.initial_collect_steps - int(self.replay.num_frames())
 
+    def resume_note(self) -> str:
+        """After a restore: whether the replay came back or will be refilled."""
+        if self.cfg.checkpoint_replay:
+            return f"replay buffer restored ({int(self.replay.num_frames()):,} steps)"
+        return (
+            "replay buffer not checkpointed (--checkpoint_replay=false): refilled with "
+            f"{self.cfg.initial_collect_steps:,} steps before training"
+        )
+
     def train_body(self, j: tf.Tensor, loss_sum: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One gradient step on a replay sample: the body of the train `tf.while_loop`s."""
         experience, info = self.replay.get_next(
@@ -262,6 +271,9 @@ class ReplayLoop(LoopBase):
 
     def prefill_steps(self) -> int:
         return self.core.prefill_steps()
+
+    def resume_note(self) -> str:
+        return self.core.resume_note()
 
     def prefill(self, num_env_steps: int) -> int:
         """Collection without training up to env step `num_env_steps`.

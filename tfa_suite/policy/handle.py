@@ -77,14 +77,22 @@ class Policy:
         """Plays `episodes` whole greedy episodes on fresh environments and scores them."""
         if episodes < 1:
             raise UserError(f"episodes must be >= 1, not {episodes}")
-        stats = run_episodes(
-            self._saved, self.env_spec, episodes, seed=seed, max_steps=max_episode_steps,
-            sticky_actions=sticky_actions,
-        )  # fmt: skip
+        try:
+            stats = run_episodes(
+                self._saved, self.env_spec, episodes, seed=seed, max_steps=max_episode_steps,
+                sticky_actions=sticky_actions,
+            )  # fmt: skip
+        except UserError as e:
+            raise self._saved.env_error(e) from None
         return Evaluation(stats.returns, stats.lengths, seed, stats.cut)
 
     def video(
-        self, path: str | os.PathLike, episodes: int = 1, seed: int = 0, overwrite: bool = False
+        self,
+        path: str | os.PathLike,
+        episodes: int = 1,
+        seed: int = 0,
+        overwrite: bool = False,
+        sticky_actions: float = 0.0,
     ) -> str:
         """Films `episodes` greedy episodes to an MP4 at `path`; returns the path."""
         path = os.fspath(path)
@@ -93,9 +101,13 @@ class Policy:
         if os.path.exists(path) and not overwrite:
             raise UserError(f"{path} exists; pass overwrite=True to replace it")
         try:
-            record_video(self._saved, self.env_spec, path, episodes, seed=seed)
+            record_video(
+                self._saved, self.env_spec, path, episodes, seed=seed, sticky_actions=sticky_actions
+            )
         except VideoUnavailable as e:
             raise UserError(f"no video: {e}") from None
+        except UserError as e:
+            raise self._saved.env_error(e) from None
         return path
 
     def __repr__(self) -> str:

@@ -37,6 +37,7 @@ class SavedPolicy:
                 f"{path} is not an exported tfa_suite policy (no saved_model.pb or {ENV_FILE}); "
                 "pass <root_dir>/policy of a finished run"
             )
+        self.env_file = env_file
         try:
             with open(env_file) as f:
                 self.env_spec = EnvSpec.from_json(json.load(f))
@@ -59,6 +60,15 @@ class SavedPolicy:
             if key.endswith(name)
         }
         self._tf = tf
+
+    def env_error(self, error: UserError) -> UserError:
+        """`error` from building the export's environment, naming env.json (where the env
+        comes from here) instead of a --env flag that the caller may not have."""
+        flag = f"--env={self.env_spec.env}"
+        text = str(error)
+        if text.startswith(flag):
+            text = f"{self.env_file} names env {self.env_spec.env!r}" + text[len(flag) :]
+        return UserError(text)
 
     @property
     def train_step(self) -> int:

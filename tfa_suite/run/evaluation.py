@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +19,7 @@ from tfa_suite.envs.atari_eval import atari_game
 from tfa_suite.envs.loading import EnvSpec
 from tfa_suite.policy.episodes import ActionFn, EpisodeStats, run_episodes
 from tfa_suite.run.graph_eval import GraphEvaluator
-from tfa_suite.run.reporting import MetricsFile, Progress
+from tfa_suite.run.reporting import MetricsFile, Progress, RunClock
 
 
 def greedy_action_fn(policy, observation_spec: tf.TensorSpec):  # noqa: ANN001, ANN201
@@ -68,13 +67,13 @@ class RunEvaluation:
         writer: tf.summary.SummaryWriter,
         progress: Progress,
         metrics: MetricsFile,
-        start_time: float,
+        clock: RunClock,
     ):
         self.setup = setup
         self._graph = setup.graph_evaluator
         self.target = setup.target
         self._writer, self._progress, self._metrics = writer, progress, metrics
-        self._start_time = start_time
+        self._clock = clock
         self.history: list[dict] = []
         self.solved: Solved | None = None
 
@@ -131,11 +130,12 @@ class RunEvaluation:
             row.update(confirm_mean=confirm.mean, confirm_std=confirm.std)
             self._remember(step, confirm.mean, confirm.std, "gymnasium", self._elapsed())
         row["wall_seconds"] = self._elapsed()
+        row["total_wall_seconds"] = self._clock.total()
         self._metrics.write(row)
         return self.solved is not None and not was_solved
 
     def _elapsed(self) -> float:
-        return time.monotonic() - self._start_time
+        return self._clock.segment()
 
     def _report(self, step: int, stats: EpisodeStats, tag: str, label: str) -> None:
         with self._writer.as_default(step=step):

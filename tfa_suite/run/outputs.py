@@ -6,17 +6,16 @@ import dataclasses
 import json
 import math
 import os
-import time
 from typing import Any
 
 import tensorflow as tf
 
-from tfa_suite.config import RunConfig, TrainConfig
+from tfa_suite.config import RunConfig, TrainConfig, strict_json
 from tfa_suite.policy.episodes import EpisodeStats, VideoUnavailable, record_video, run_episodes
 from tfa_suite.policy.saved import SavedPolicy
 from tfa_suite.run.evaluation import RunEvaluation
 from tfa_suite.run.export import export_policy
-from tfa_suite.run.reporting import MetricsFile, Progress, plot_learning_curve
+from tfa_suite.run.reporting import MetricsFile, Progress, RunClock, plot_learning_curve
 from tfa_suite.run.run_dir import RunDir
 
 
@@ -35,6 +34,9 @@ class TrainResult:
     evaluations: list[dict[str, float]]
     resumed_from_env_steps: int
     stopped_by_signal: int | None = None
+    # wall_seconds is this process's; this is the run's, over every resumed segment
+    # (None in a result.json written before it was recorded).
+    total_wall_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -42,7 +44,12 @@ class TrainResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainResult:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        # null is a NaN figure written as strict JSON (a run stopped before its final score).
+        for name in ("final_eval_mean", "final_eval_std"):
+            if values.get(name) is None:
+                values[name] = math.nan
+        return cls(**values)
 
 
 @dataclasses.dataclass
@@ -55,7 +62,7 @@ class RunRecord:
     progress: Progress
     evaluation: RunEvaluation  # its `setup` says how the run's policy is scored
     resumed_from: int  # env steps at the start of this process's segment
-    start_time: float
+    clock: RunClock
 
 
 def finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
@@ -87,7 +94,7 @@ def make_result(
         root_dir=record.dir.root,
         env_steps=steps,
         train_steps=train_steps,
-        wall_seconds=time.monotonic() - record.start_time,
+        wall_seconds=record.clock.segment(),
         target_return=target,
         solved=solved is not None
         or (final is not None and target is not None and final.mean >= target),
@@ -98,6 +105,7 @@ def make_result(
         evaluations=record.evaluation.history,
         resumed_from_env_steps=record.resumed_from,
         stopped_by_signal=signal_number,
+        total_wall_seconds=record.clock.total(),
     )
 
 
@@ -127,10 +135,13 @@ def finish_run(
     plot_learning_curve(run.metrics, run.curve, title, record.evaluation.target)
     result = make_result(record, steps, int(train_step.numpy()), final)
     with open(run.result + ".tmp", "w") as f:
-        json.dump(result.to_json(), f, indent=2)
+        json.dump(strict_json(result.to_json()), f, indent=2, allow_nan=False)
     os.replace(run.result + ".tmp", run.result)
+    overall = ""
+    if record.resumed_from:
+        overall = f" ({result.total_wall_seconds:.1f} s over every segment of the run)"
     print(
-        f"done: {steps:,} env steps in {result.wall_seconds:.1f} s; outputs in "
+        f"done: {steps:,} env steps in {result.wall_seconds:.1f} s{overall}; outputs in "
         f"{os.path.abspath(run.root)}",
         flush=True,
     )

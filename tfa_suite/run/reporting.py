@@ -10,11 +10,16 @@ import time
 
 
 def metric_fields(scalars: list[str]) -> tuple[str, ...]:
-    """metrics.csv columns: the run's figures, the agent's own scalars, then evaluations."""
+    """metrics.csv columns: the run's figures, the agent's own scalars, then evaluations.
+
+    `wall_seconds` is this process's clock (it starts again at 0 when a run resumes);
+    `total_wall_seconds` adds the earlier segments' time: the run's own.
+    """
     return (
         "env_steps",
         "train_steps",
         "wall_seconds",
+        "total_wall_seconds",
         "env_steps_per_sec",
         "loss",
         *scalars,
@@ -42,6 +47,7 @@ class MetricsFile:
 
     On resume, rows past the restored checkpoint are dropped: that stretch of training
     is being redone, and keeping both would draw the curve twice over the same steps.
+    Rows written before total_wall_seconds existed get it, summed over their segments.
     """
 
     def __init__(self, path: str, resume_from_step: int | None, fields: tuple[str, ...]):
@@ -51,6 +57,7 @@ class MetricsFile:
         if resume_from_step is not None and os.path.exists(path):
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["env_steps"]) <= resume_from_step]
+            _fill_totals(rows)
         tmp = path + ".tmp"
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -68,6 +75,17 @@ class MetricsFile:
         self._file.close()
 
 
+def _fill_totals(rows: list[dict[str, str]]) -> None:
+    """total_wall_seconds for rows written before it was a column (in place)."""
+    if not rows or all(r.get("total_wall_seconds") for r in rows):
+        return
+    floats = [{k: float(v) if v else math.nan for k, v in r.items() if k} for r in rows]
+    totals = {id(row): total for row, total in elapsed_over_segments(floats)}
+    for raw, row in zip(rows, floats):
+        if not raw.get("total_wall_seconds") and id(row) in totals:
+            raw["total_wall_seconds"] = _csv_value(totals[id(row)])
+
+
 def _fmt_return(value: float) -> str:
     return f"{'n/a':>7}" if math.isnan(value) else f"{value:7.1f}"
 
@@ -78,6 +96,48 @@ def _csv_value(value: float | None) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+class RunClock:
+    """A run's time: this process's segment since `start_time`, and the segments before it."""
+
+    def __init__(self, start_time: float, previous_seconds: float = 0.0):
+        self.start_time = start_time
+        self.previous_seconds = previous_seconds
+
+    def segment(self) -> float:
+        return time.monotonic() - self.start_time
+
+    def total(self) -> float:
+        return self.previous_seconds + self.segment()
+
+
+def elapsed_over_segments(rows: list[dict[str, float]]):  # noqa: ANN201
+    """(row, the run's seconds up to it, summed over resumed segments); rows without a time
+    are skipped. A row's total_wall_seconds is used where the run wrote one; before that
+    column existed, each segment's span is its last wall_seconds, which restarts at 0."""
+    done, previous = 0.0, 0.0
+    for row in rows:
+        total = row.get("total_wall_seconds", math.nan)
+        seconds = row.get("wall_seconds", math.nan)
+        if not math.isnan(total):
+            done, previous = total - seconds if not math.isnan(seconds) else total, seconds
+            yield row, total
+            continue
+        if math.isnan(seconds):
+            continue
+        if seconds < previous:  # a resumed segment: its own clock starts again at 0
+            done += previous
+        previous = seconds
+        yield row, done + seconds
+
+
+def total_seconds(rows: list[dict[str, float]]) -> float:
+    """The run's training seconds at its last row, over every segment (0 with no rows)."""
+    total = 0.0
+    for _, total in elapsed_over_segments(rows):  # noqa: B007  the last row's is the run's
+        pass
+    return total
 
 
 def read_metrics(path: str) -> list[dict[str, float]]:

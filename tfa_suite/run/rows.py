@@ -84,7 +84,8 @@ class RowWriter:
             {
                 "env_steps": steps,
                 "train_steps": int(self._train_step.numpy()),
-                "wall_seconds": time.monotonic() - record.start_time,
+                "wall_seconds": record.clock.segment(),
+                "total_wall_seconds": record.clock.total(),
                 "env_steps_per_sec": rate,
                 "loss": loss,
                 **scalars,

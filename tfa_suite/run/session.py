@@ -30,7 +30,14 @@ from tfa_suite.run.checkpoints import RunCheckpoint
 from tfa_suite.run.evaluation import EvalSetup, RunEvaluation, greedy_action_fn
 from tfa_suite.run.interrupts import StopRequest, stop_on_signals
 from tfa_suite.run.outputs import RunRecord, TrainResult, finish_run, make_result
-from tfa_suite.run.reporting import MetricsFile, Progress, metric_fields, read_metrics
+from tfa_suite.run.reporting import (
+    MetricsFile,
+    Progress,
+    RunClock,
+    metric_fields,
+    read_metrics,
+    total_seconds,
+)
 from tfa_suite.run.rows import RowWriter
 from tfa_suite.run.run_dir import RunDir, open_run_dir
 from tfa_suite.run.schedule import EventSchedule
@@ -107,7 +114,11 @@ class Session:
             # TF's op-level random streams restart with the process; reseeding from the
             # step keeps a resumed run deterministic without replaying the first draws.
             tf.random.set_seed(self.config.run.seed * 1_000_003 + steps)
-            print(f"resumed from {restored} at env step {steps:,}", flush=True)
+            note = self.loop.resume_note()
+            print(
+                f"resumed from {restored} at env step {steps:,}" + (f"; {note}" if note else ""),
+                flush=True,
+            )
         return ckpt
 
     def _open_outputs(self, run: RunDir, resuming: bool) -> RunRecord:
@@ -132,9 +143,11 @@ class Session:
             sticky_actions=cfg.eval_sticky_actions,
             max_episode_steps=cfg.eval_max_episode_steps,
         )
-        evaluation = RunEvaluation(setup, writer, progress, metrics, self.start_time)
-        evaluation.restore(read_metrics(run.metrics))
-        return RunRecord(run, metrics, writer, progress, evaluation, resumed_from, self.start_time)
+        rows = read_metrics(run.metrics)  # the rows up to the restored checkpoint
+        clock = RunClock(self.start_time, total_seconds(rows) if resuming else 0.0)
+        evaluation = RunEvaluation(setup, writer, progress, metrics, clock)
+        evaluation.restore(rows)
+        return RunRecord(run, metrics, writer, progress, evaluation, resumed_from, clock)
 
     # --- 2. and 3. prefill and training ----------------------------------------------
 

@@ -148,6 +148,9 @@ class RayLearnerLoop(LoopBase):
     def prefill_steps(self) -> int:
         return self.core.prefill_steps()
 
+    def resume_note(self) -> str:
+        return self.core.resume_note()
+
     def start(self) -> None:
         """Starts (or joins) Ray and the actors; `train` calls it before the run dir opens."""
         self._started_pool()
