@@ -22,7 +22,7 @@ help:
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
 	@echo "make train-finance           AGENT=ddpg|td3|sac on the finance simulation, then its baseline report"
 	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
-	@echo "make train-tabular           tabular Q-learning, TABULAR_ENV=mountaincar|cartpole (SEED, ARGS)"
+	@echo "make train-tabular           tabular Q-learning, TABULAR_ENV=mountaincar|cartpole|frozenlake (SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
 	@echo "make test                    fast test suite, one worker per core (TEST_WORKERS=0: serial)"
 	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
@@ -94,10 +94,11 @@ train-finance: $(STAMP)
 finance-report: $(STAMP)
 	$(PY) experiments/finance_report.py --root_dir=$(FINANCE_DIR) --overwrite
 
-# Tabular Q-learning on a grid over the observation: experiments/configs/$(TABULAR_ENV)_tabular.cfg.
+# Tabular Q-learning: experiments/configs/$(TABULAR_ENV)_tabular.cfg (a grid over CartPole's
+# or MountainCar's Box observation; FrozenLake's Discrete cells index the table directly).
 TABULAR_ENV ?= mountaincar
 train-tabular: $(STAMP)
-	@test -f experiments/configs/$(TABULAR_ENV)_tabular.cfg || { echo "error: TABULAR_ENV=$(TABULAR_ENV) has no experiments/configs/$(TABULAR_ENV)_tabular.cfg; use TABULAR_ENV=mountaincar or cartpole" >&2; exit 2; }
+	@test -f experiments/configs/$(TABULAR_ENV)_tabular.cfg || { echo "error: TABULAR_ENV=$(TABULAR_ENV) has no experiments/configs/$(TABULAR_ENV)_tabular.cfg; use TABULAR_ENV=mountaincar, cartpole or frozenlake" >&2; exit 2; }
 	$(PY) experiments/train.py --flagfile=experiments/configs/$(TABULAR_ENV)_tabular.cfg --seed=$(SEED) $(ARGS)
 
 train-cartpole-tutorial: $(STAMP)

@@ -309,7 +309,12 @@ def test_float_list_flags_parse_as_floats_and_refuse_words():
             UnsupportedSpaceError,
             "--agent=tabular_q takes discrete actions, but Pendulum-v1 has continuous actions",
         ),
-        (["--env=FrozenLake-v1"], UnsupportedSpaceError, "one-dimensional float Box"),
+        (
+            ["--env=FrozenLake-v1", "--grid_sizes=4"],
+            UserError,
+            "--grid_sizes does not apply to a discrete observation",
+        ),
+        (["--env=Taxi-v4", "--obs_low=0", "--obs_high=1"], UserError, "do not apply"),
         (["--obs_low=1,1,1,1", "--obs_high=1,2,3,4"], UserError, "--obs_low must be < --obs_high"),
         (["--learning_rate=1.5"], UserError, "--learning_rate must be in (0, 1]"),
     ],

@@ -272,7 +272,6 @@ def test_open_run_dir_reports_an_unreadable_config(tmp_path):
             "--agent=dqn takes discrete actions, but Pendulum-v1 has continuous actions "
             "(float32 (1,)); agents for continuous actions: a2c, ddpg, ppo, reinforce, sac, td3",
         ),
-        ({"env": "FrozenLake-v1"}, UnsupportedSpaceError, "observation"),
         ({"env": "tests.envs_for_tests:DictObsEnv"}, UnsupportedSpaceError, "Dict("),
         ({"env": "MountainCar-v0", "backend": "graph"}, UserError, "--backend=graph"),
         (

@@ -11,6 +11,7 @@ from typing import Protocol
 import tensorflow as tf
 from tf_agents.policies import epsilon_greedy_policy
 
+from tfa_suite.agents.encoding import OneHotObservation, check_one_hot_width, is_discrete
 from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks, describe_spec
 from tfa_suite.agents.optimizer_slots import create_optimizer_slots
 from tfa_suite.config import RunConfig, Section, _field, need, parse_conv_layers
@@ -75,10 +76,13 @@ class EpsilonFields(Protocol):
 
 
 def check_observation_spec(observation_spec: tf.TensorSpec) -> None:
+    if is_discrete(observation_spec):
+        check_one_hot_width(observation_spec)
+        return
     if not isinstance(observation_spec, tf.TensorSpec) or observation_spec.shape.rank < 1:
         raise UnsupportedSpaceError(
-            "Q-learning needs an array (Box) observation space, but the env's observation spec "
-            f"is {describe_spec(observation_spec)}"
+            "Q-learning needs an array (Box) or a Discrete / MultiDiscrete observation "
+            f"space, but the env's observation spec is {describe_spec(observation_spec)}"
         )
 
 
@@ -105,10 +109,13 @@ def linear_epsilon(config: EpsilonFields, context: AgentContext):  # noqa: ANN20
 
 
 def observation_preprocessing(observation_spec: tf.TensorSpec) -> tf.keras.layers.Layer:
-    """Casts observations to float inside the network; uint8 images are scaled to [0, 1].
+    """Casts observations to float inside the network; uint8 images are scaled to [0, 1];
+    a Discrete or MultiDiscrete observation becomes one-hot (`encoding.OneHotObservation`).
 
     Scaling inside the network lets replay and environments keep one byte per pixel.
     """
+    if is_discrete(observation_spec):
+        return OneHotObservation.for_spec(observation_spec)
     if observation_spec.dtype == tf.uint8:
         return tf.keras.layers.Lambda(lambda x: tf.cast(x, tf.float32) / 255.0)
     return tf.keras.layers.Lambda(lambda x: tf.cast(x, tf.float32))

@@ -1,9 +1,11 @@
-"""Tabular Q-learning (Watkins 1989) on a grid over a Box observation, as a TF-Agents agent.
+"""Tabular Q-learning (Watkins 1989) as a TF-Agents agent, on a discrete observation or a grid.
 
 The Q-table is one `tf.Variable` of shape [num_states, num_actions], so the replay loop,
 checkpoints, resume and the SavedModel export treat it like any network's weights.
 
-Discretization lives inside the TF graph, in `ObservationGrid`, used by the greedy policy
+A Discrete observation's value is the table's row (`DiscreteStates`; a MultiDiscrete one's
+components are flattened to one row index), with no grid flags. A Box observation is
+discretized inside the TF graph, in `ObservationGrid`, used by the greedy policy
 and by the train step alike, and not in a gymnasium wrapper around the env. Then the
 TF-native CartPole (the graph backend) trains this agent with no host round trip, the
 replay stores raw observations, and the exported SavedModel takes raw observations, so
@@ -37,6 +39,7 @@ from tf_agents.agents import data_converter, tf_agent
 from tf_agents.policies import epsilon_greedy_policy, tf_policy
 from tf_agents.trajectories import policy_step
 
+from tfa_suite.agents.encoding import is_discrete, ranges
 from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks, describe_spec
 from tfa_suite.agents.q_learning import linear_epsilon
 from tfa_suite.agents.registry import DISCRETE, AgentSpec, register_agent
@@ -57,6 +60,8 @@ DEFAULT_GRIDS["CartPole-v0"] = DEFAULT_GRIDS["CartPole-v1"]
 GRID_FLAGS = ("grid_sizes", "obs_low", "obs_high")
 # A larger table is a typo in --grid_sizes (or a job for a network), not a Q-table.
 MAX_TABLE_ENTRIES = 50_000_000
+# A discrete observation with more joint states than this is a job for a network.
+MAX_DISCRETE_STATES = 10_000_000
 
 
 @dataclasses.dataclass
@@ -145,10 +150,32 @@ class ObservationGrid(tf.Module):
         return tf.reduce_sum(self.bins(observation) * self._strides, axis=-1)
 
 
+class DiscreteStates(tf.Module):
+    """Maps Discrete ([...]) or MultiDiscrete ([..., k]) observations to [...] int64 state
+    indices in [0, num_states): the value itself, or the components' values flattened in
+    row-major order (the first component varies slowest, as `np.ravel_multi_index`)."""
+
+    def __init__(self, spec: tf.TensorSpec):
+        super().__init__(name="discrete_states")
+        low, sizes = ranges(spec)
+        self.scalar = spec.shape.rank == 0
+        self.sizes = tuple(int(n) for n in sizes)
+        self.num_states = int(np.prod(self.sizes, dtype=np.float64))
+        self._low = tf.constant(low, tf.int64)
+        strides = [int(np.prod(self.sizes[i + 1 :])) for i in range(len(self.sizes))]
+        self._strides = tf.constant(strides, tf.int64)
+
+    def __call__(self, observation: tf.Tensor) -> tf.Tensor:
+        x = tf.cast(observation, tf.int64)
+        if self.scalar:
+            return x - self._low[0]
+        return tf.reduce_sum((x - self._low) * self._strides, axis=-1)
+
+
 class GreedyTablePolicy(tf_policy.TFPolicy):
     """argmax_a Q[grid(observation), a]; ties go to the lowest action."""
 
-    def __init__(self, time_step_spec, action_spec, q_table: tf.Variable, grid: ObservationGrid):  # noqa: ANN001
+    def __init__(self, time_step_spec, action_spec, q_table: tf.Variable, grid):  # noqa: ANN001
         super().__init__(time_step_spec, action_spec, name="greedy_table_policy")
         self._q_table = q_table
         self._grid = grid
@@ -170,7 +197,7 @@ class TabularQAgent(tf_agent.TFAgent):
         self,
         time_step_spec,  # noqa: ANN001
         action_spec,  # noqa: ANN001
-        grid: ObservationGrid,
+        grid: ObservationGrid | DiscreteStates,
         learning_rate: float,
         gamma: float,
         initial_q: float,
@@ -247,34 +274,63 @@ def check_observation_spec(observation_spec) -> int:  # noqa: ANN001
         or observation_spec.shape.rank != 1
     ):
         raise UnsupportedSpaceError(
-            "--agent=tabular_q discretizes a one-dimensional float Box observation, but the "
-            f"env's observation spec is {describe_spec(observation_spec)}"
+            "--agent=tabular_q indexes a Discrete or MultiDiscrete observation, or "
+            "discretizes a one-dimensional float Box one, but the env's observation spec is "
+            f"{describe_spec(observation_spec)}"
         )
     return int(observation_spec.shape[0])
 
 
-def build_tabular_q(cfg: TabularQConfig, context: AgentContext) -> BuiltAgent:
+def _discrete_states(cfg: TabularQConfig, spec: tf.TensorSpec) -> DiscreteStates:
+    """The table's rows for a discrete observation: its values; the grid flags do not apply."""
+    given = [f"--{name}" for name in GRID_FLAGS if getattr(cfg, name)]
+    need(
+        not given,
+        f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a discrete "
+        "observation: each of its values is a row of the table",
+    )
+    sizes = ranges(spec)[1]
+    states = float(np.prod(sizes, dtype=np.float64))
+    need(
+        states <= MAX_DISCRETE_STATES,
+        f"the observation has {states:,.0f} joint states (MultiDiscrete {sizes.tolist()}); "
+        f"a table has at most {MAX_DISCRETE_STATES:,} rows",
+    )
+    return DiscreteStates(spec)
+
+
+def _grid(cfg: TabularQConfig, context: AgentContext) -> ObservationGrid:
     dims = check_observation_spec(context.time_step_spec.observation)
     sizes, low, high = resolve_grid(cfg, context.env_id)
     need(
         len(sizes) == dims,
-        f"--grid_sizes, --obs_low and --obs_high have {len(sizes)} values, but {context.env_id}'s "
-        f"observations have {dims} dimensions",
+        f"--grid_sizes, --obs_low and --obs_high have {len(sizes)} values, but "
+        f"{context.env_id}'s observations have {dims} dimensions",
     )
-    entries = math.prod(sizes) * (
+    return ObservationGrid(sizes, low, high)
+
+
+def build_tabular_q(cfg: TabularQConfig, context: AgentContext) -> BuiltAgent:
+    spec = context.time_step_spec.observation
+    states = _discrete_states(cfg, spec) if is_discrete(spec) else _grid(cfg, context)
+    entries = states.num_states * (
         int(context.action_spec.maximum) - int(context.action_spec.minimum) + 1
+    )
+    what = (
+        f"--grid_sizes {list(states.sizes)} make"
+        if isinstance(states, ObservationGrid)
+        else f"the observation's {states.num_states:,} states make"
     )
     need(
         entries <= MAX_TABLE_ENTRIES,
-        f"--grid_sizes {sizes} make a Q-table of {entries:,} entries; at most "
-        f"{MAX_TABLE_ENTRIES:,} (4 bytes each) are allowed",
+        f"{what} a Q-table of {entries:,} entries; at most {MAX_TABLE_ENTRIES:,} "
+        "(4 bytes each) are allowed",
     )
-    grid = ObservationGrid(sizes, low, high)
     epsilon = linear_epsilon(cfg, context)  # reads only the epsilon fields and the counters
     agent = TabularQAgent(
         context.time_step_spec,
         context.action_spec,
-        grid,
+        states,
         learning_rate=cfg.learning_rate,
         gamma=cfg.gamma,
         initial_q=cfg.initial_q,
@@ -299,6 +355,7 @@ register_agent(
         loop="replay",
         actions=DISCRETE,
         build=build_tabular_q,
-        summary="tabular Q-learning (Watkins 1989) on a grid over the observation",
+        summary="tabular Q-learning (Watkins 1989): a Discrete observation's values, or a "
+        "grid over a Box one",
     )
 )

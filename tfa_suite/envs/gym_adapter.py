@@ -23,17 +23,19 @@ from tfa_suite.errors import UnsupportedSpaceError
 def space_to_spec(space: gym.Space, name: str) -> array_spec.BoundedArraySpec:
     """Maps a gymnasium space to the equivalent TF-Agents spec, keeping dtypes exact.
 
-    Discrete(n, start) becomes an int64 scalar in [0, n-1]: TF-Agents' Q-networks require a
-    zero minimum, so the adapter adds `start` back to actions and subtracts it from
-    Discrete observations.
+    Discrete(n, start) becomes an int64 scalar in [start, start + n - 1]. Actions are then
+    shifted to [0, n - 1] (`action_space_to_spec`): TF-Agents' Q-networks require a zero
+    minimum, so the adapter adds `start` back when it steps. Observations keep their own
+    values, so a policy (and its export) acts on exactly what the env returns.
     """
     if isinstance(space, gym.spaces.Box):
         return array_spec.BoundedArraySpec(
             space.shape, space.dtype, minimum=space.low, maximum=space.high, name=name
         )
     if isinstance(space, gym.spaces.Discrete):
+        start = int(space.start) if name == "observation" else 0
         return array_spec.BoundedArraySpec(
-            (), np.int64, minimum=0, maximum=int(space.n) - 1, name=name
+            (), np.int64, minimum=start, maximum=start + int(space.n) - 1, name=name
         )
     if isinstance(space, gym.spaces.MultiBinary):
         # int32, not gymnasium's int8: TF-Agents samples specs with tf.random.uniform when it
@@ -86,7 +88,6 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         self._observation_spec = space_to_spec(env.observation_space, "observation")
         self._action_spec = action_space_to_spec(env.action_space)
         self._action_offset = _discrete_start(env.action_space)
-        self._observation_offset = _discrete_start(env.observation_space)
         self._next_seed = seed
         if seed is not None:
             env.action_space.seed(seed)
@@ -102,8 +103,6 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         return self._action_spec
 
     def _observation(self, obs: Any) -> np.ndarray:
-        if self._observation_offset:
-            obs = np.asarray(obs) - self._observation_offset
         return np.asarray(obs, dtype=self._observation_spec.dtype)
 
     def _reset(self) -> ts.TimeStep:

@@ -137,7 +137,7 @@ def record_video(
                 total, steps = 0.0, 0
                 writer.append_data(_frame(env))
                 while steps < max_steps:
-                    action = np.asarray(action_fn(obs[None]))[0]
+                    action = np.asarray(action_fn(np.asarray(obs)[None]))[0]
                     obs, reward, terminated, truncated, _ = _env_call(
                         env.step, _gym_action(env.action_space, action)
                     )

@@ -23,7 +23,8 @@ from tf_agents.networks import (
     value_network,
 )
 
-from tfa_suite.agents.interface import AgentContext
+from tfa_suite.agents.encoding import OneHotObservation, check_one_hot_width, is_discrete
+from tfa_suite.agents.interface import AgentContext, describe_spec
 from tfa_suite.agents.policy_gradient.preprocessing import observation_preprocessing
 from tfa_suite.config import RunConfig, Section, _field, need, parse_layers
 from tfa_suite.errors import UnsupportedSpaceError, UserError
@@ -97,15 +98,14 @@ def _preprocessing(cfg: PolicyGradientConfig, context: AgentContext):  # noqa: A
     """A fresh instance per network (Keras layers belong to one network)."""
     if not cfg.observation_preprocessing:
         observation = context.time_step_spec.observation
+        if is_discrete(observation):
+            check_one_hot_width(observation)
+            return OneHotObservation.for_spec(observation)
         if not isinstance(observation, tf.TensorSpec) or observation.shape.rank != 1:
-            shown = (
-                f"{observation.dtype.name} {observation.shape.as_list()}"
-                if isinstance(observation, tf.TensorSpec)
-                else type(observation).__name__
-            )
             raise UnsupportedSpaceError(
-                "the policy-gradient networks take a flat vector observation (a 1-D Box); "
-                f"the env's observations are {shown}. For Pong frames use "
+                "the policy-gradient networks take a flat vector observation (a 1-D Box) "
+                "or a Discrete / MultiDiscrete one; the env's observations are "
+                f"{describe_spec(observation)}. For Pong frames use "
                 "--observation_preprocessing=pong_diff"
             )
         return None
