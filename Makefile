@@ -20,7 +20,7 @@ help:
 	@echo "make train-atari             DQN from pixels (GAME=Pong, ATARI_CONFIG=..., SEED, ARGS)"
 	@echo "make train-pong-pg           REINFORCE on Pong from pixels, after Karpathy 2016 (SEED, ARGS)"
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
-	@echo "make train-finance           AGENT=ddpg|td3|sac on the finance simulation, then its baseline report"
+	@echo "make train-finance           AGENT=ddpg|td3|sac|ppo on the finance simulation, then its baseline report"
 	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
 	@echo "make train-tabular           tabular Q-learning, TABULAR_ENV=mountaincar|cartpole|frozenlake (SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
@@ -87,7 +87,7 @@ train-finance finance-report: AGENT = ddpg
 endif
 FINANCE_DIR ?= runs/finance-$(AGENT)-seed$(SEED)
 train-finance: $(STAMP)
-	@test -f experiments/configs/finance_$(AGENT).cfg || { echo "error: AGENT=$(AGENT) has no experiments/configs/finance_$(AGENT).cfg; use AGENT=ddpg, td3 or sac" >&2; exit 2; }
+	@test -f experiments/configs/finance_$(AGENT).cfg || { echo "error: AGENT=$(AGENT) has no experiments/configs/finance_$(AGENT).cfg; use AGENT=ddpg, td3, sac or ppo" >&2; exit 2; }
 	$(PY) experiments/train.py --flagfile=experiments/configs/finance_$(AGENT).cfg --seed=$(SEED) --root_dir=$(FINANCE_DIR) $(ARGS)
 	$(PY) experiments/finance_report.py --root_dir=$(FINANCE_DIR) --overwrite
 

@@ -99,11 +99,16 @@ def test_summary_uses_the_paired_difference():
     ref = Outcome("ref", worth.copy(), np.zeros(4, bool))
     worth[:, -1] = np.array([1.0, 2.0, 3.0, 6.0]) * 1e6
     ref.real_net_worth[:, -1] = np.array([0.5, 1.5, 2.5, 5.5]) * 1e6
-    row = summarize(Outcome("x", worth, np.array([True, False, False, False])), ref)
+    rule = Outcome("rule", np.zeros((4, MONTHS + 1)), np.zeros(4, bool))
+    rule.real_net_worth[:, -1] = np.array([1.0, 1.0, 4.0, 4.0]) * 1e6
+    row = summarize(Outcome("x", worth, np.array([True, False, False, False])), ref, rule)
     assert row["mean_gain"] == pytest.approx(3.0)
     assert row["se"] == pytest.approx(np.std([1, 2, 3, 6], ddof=1) / 2)
     assert row["vs_best_fixed"] == pytest.approx(0.5)
     assert row["vs_best_fixed_se"] == pytest.approx(0.0, abs=1e-12)  # the same gap every life
+    # Against the rule the gaps are 0, 1, -1, 2: a mean of 0.5 with their own error.
+    assert row["vs_best_rule"] == pytest.approx(0.5)
+    assert row["vs_best_rule_se"] == pytest.approx(np.std([0, 1, -1, 2], ddof=1) / 2)
     assert row["foreclosed"] == pytest.approx(0.25)
 
 
@@ -116,8 +121,10 @@ def test_report_scores_the_policy_and_refuses_to_overwrite(finance_run, binaries
         assert (root / name).is_file(), name
     report = json.loads((root / "finance_report.json").read_text())
     names = [r["policy"] for r in report["rows"]]
-    assert names[0] == "ddpg" and names[1].startswith("best fixed") and len(names) == 5
-    assert report["rows"][1]["vs_best_fixed"] == 0.0
+    assert names[0] == "ddpg" and names[1].startswith("best fixed") and len(names) == 6
+    assert names[2].startswith("keep ") and "(best rule)" in names[2]
+    assert report["rows"][1]["vs_best_fixed"] == 0.0 and report["rows"][2]["vs_best_rule"] == 0.0
+    assert report["best_rule_liquid_months"] in (0, 1, 2, 3, 4, 6, 9, 12, 18, 24)
     assert report["signal_to_noise"]["monthly_change_std"] > 0
     decades = report["learned_shares_by_age"]
     assert [d["ages"] for d in decades] == [
@@ -184,16 +191,33 @@ def test_bad_finance_settings_are_refused_before_the_root_dir(tmp_path, fields, 
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("agent", ["ddpg", "td3", "sac"])
-def test_finance_configs_parse_with_the_course_networks(agent, binaries):
-    """Every `make train-finance AGENT=...` config is valid, with the course's networks."""
+IMPROVED_SETUP = {
+    "decision_months": 12,
+    "reward_baseline": "tax_advantaged",
+    "liquidity_features": True,
+    "weight_floor": 0.05,
+}
+
+
+@pytest.mark.parametrize("agent", ["ddpg", "td3", "sac", "ppo"])
+def test_finance_configs_parse_on_the_improved_setup(agent, binaries):
+    """Every `make train-finance AGENT=...` config is valid and trains on the same setup."""
     from tfa_suite.flags import config_from_flagfile
 
     path = binaries.repo / "experiments" / "configs" / f"finance_{agent}.cfg"
     config = config_from_flagfile(str(path))
     assert (config.run.agent, config.run.env) == (agent, "finance")
+    assert json.loads(config.run.env_kwargs) == IMPROVED_SETUP
+
+
+def test_the_course_config_keeps_the_course_setup(binaries):
+    """finance_ddpg_course.cfg reproduces results/finance_ddpg-seed0: monthly, plain reward."""
+    from tfa_suite.flags import config_from_flagfile
+
+    path = binaries.repo / "experiments" / "configs" / "finance_ddpg_course.cfg"
+    config = config_from_flagfile(str(path))
+    assert config.run.env_kwargs == "" and config.agent.gamma == 0.995
     assert config.agent.actor_layers == [400, 300] and config.agent.critic_layers == [300]
-    assert config.agent.critic_observation_layers == [400] and config.agent.gamma == 0.995
 
 
 @pytest.mark.parametrize(

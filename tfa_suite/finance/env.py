@@ -14,8 +14,8 @@ from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
 from tfa_suite.errors import UserError
-from tfa_suite.finance.chart import LifeChart
-from tfa_suite.finance.params import OBSERVATION_NAMES, FinanceParams
+from tfa_suite.finance.lives import Lives
+from tfa_suite.finance.params import FinanceParams
 from tfa_suite.finance.sim import FinanceSim
 
 
@@ -29,14 +29,14 @@ class FinanceEnvironment(py_environment.PyEnvironment):
 
     def __init__(self, batch_size: int = 1, seed: int | None = None, **params: Any):
         super().__init__(handle_auto_reset=True)
-        self._sim = FinanceSim(FinanceParams.from_kwargs(params))
+        finance = FinanceParams.from_kwargs(params)
+        self._lives = Lives(finance)
         self._batch_size = int(batch_size)
         self._first_seed = seed
         self._seeds = np.random.default_rng(seed)
         self._flows: dict[str, np.ndarray] = {}
-        self._chart = LifeChart()
         self._observation_spec = array_spec.BoundedArraySpec(
-            (len(OBSERVATION_NAMES),), np.float32, 0.0, 1.0, name="observation"
+            (len(finance.observation_names()),), np.float32, 0.0, 1.0, name="observation"
         )
         self._action_spec = array_spec.BoundedArraySpec((4,), np.float32, 0.0, 1.0, name="action")
 
@@ -50,7 +50,11 @@ class FinanceEnvironment(py_environment.PyEnvironment):
 
     @property
     def sim(self) -> FinanceSim:
-        return self._sim
+        return self._lives.sim
+
+    @property
+    def lives(self) -> Lives:
+        return self._lives
 
     def observation_spec(self) -> array_spec.BoundedArraySpec:
         return self._observation_spec
@@ -68,21 +72,19 @@ class FinanceEnvironment(py_environment.PyEnvironment):
         else:
             seeds = self._seeds.integers(0, 2**31 - 1, self._batch_size)
         self._flows = {}
-        obs = self._sim.reset(seeds)
-        self._chart.start(self._sim)
+        obs = self._lives.reset(seeds)
         return ts.restart(obs, batch_size=self._batch_size)
 
     def _step(self, action: np.ndarray) -> ts.TimeStep:
-        obs, reward, self._flows = self._sim.step(action)
-        self._chart.record(self._sim)
+        obs, reward, self._flows = self._lives.step(action)
         reward = reward.astype(np.float32)
-        if self._sim.done:
+        if self._lives.done:
             return ts.termination(obs, reward)
         return ts.transition(obs, reward, discount=np.ones(self._batch_size, np.float32))
 
     def render(self, mode: str = "rgb_array") -> np.ndarray:
         """The first life of the batch so far, as an RGB chart."""
-        return self._chart.render(self._sim)
+        return self._lives.chart.render(self._lives.sim)
 
 
 class FinanceGymEnv(gym.Env):
@@ -98,15 +100,16 @@ class FinanceGymEnv(gym.Env):
         if render_mode not in (None, "rgb_array"):
             raise UserError(f"--env=finance renders rgb_array only, not {render_mode!r}")
         self.render_mode = render_mode
-        self._sim = FinanceSim(FinanceParams.from_kwargs(params))
-        self._chart = LifeChart()
+        finance = FinanceParams.from_kwargs(params)
+        self._lives = Lives(finance)
         self._seeds = np.random.default_rng()
-        self.observation_space = gym.spaces.Box(0.0, 1.0, (len(OBSERVATION_NAMES),), np.float32)
+        shape = (len(finance.observation_names()),)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, shape, np.float32)
         self.action_space = gym.spaces.Box(0.0, 1.0, (4,), np.float32)
 
     @property
     def sim(self) -> FinanceSim:
-        return self._sim
+        return self._lives.sim
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):  # noqa: ANN201
         super().reset(seed=seed)
@@ -114,15 +117,16 @@ class FinanceGymEnv(gym.Env):
             seed = int(self._seeds.integers(0, 2**31 - 1))
         else:
             self._seeds = np.random.default_rng(seed)
-        obs = self._sim.reset(np.array([seed]))[0]
-        self._chart.start(self._sim)
+        obs = self._lives.reset(np.array([seed]))[0]
         return obs, {}
 
     def step(self, action: np.ndarray):  # noqa: ANN201
-        obs, reward, flows = self._sim.step(np.asarray(action, dtype=np.float64).reshape(1, 4))
-        self._chart.record(self._sim)
+        actions = np.asarray(action, dtype=np.float64).reshape(1, 4)
+        obs, reward, flows = self._lives.step(actions)
         info = {name: float(value[0]) for name, value in flows.items()}
-        return obs[0], float(reward[0]), self._sim.done, False, info
+        return obs[0], float(reward[0]), self._lives.done, False, info
 
     def render(self) -> np.ndarray | None:
-        return self._chart.render(self._sim) if self.render_mode == "rgb_array" else None
+        if self.render_mode != "rgb_array":
+            return None
+        return self._lives.chart.render(self._lives.sim)

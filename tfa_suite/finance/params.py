@@ -28,6 +28,11 @@ TAX_BRACKETS = ((0.0, 0.0), (12_000.0, 0.10), (45_000.0, 0.22), (100_000.0, 0.24
 ACTION_NAMES = ("extra_mortgage", "tax_advantaged", "taxable", "luxury")
 OBSERVATION_NAMES = ("age", "salary", "home_value", "loan", "required_payment",
                      "tax_advantaged", "taxable", "employed", "late_payments")  # fmt: skip
+# With liquidity_features: months of living costs (and rent, and the mortgage payment)
+# that the taxable account covers, and that both accounts cover, each as m / (m + 12).
+LIQUIDITY_NAMES = ("taxable_months", "savings_months")
+# The reference households of `reward_baseline`: fixed weights their shadow lives play.
+BASELINE_RULES = {"tax_advantaged": (0.0, 1.0, 0.0, 0.0)}
 # The x / (x + scale) scales of the money observations, in dollars (salary: annual).
 _SCALES = {"salary": 100_000.0, "home_value": 500_000.0, "loan": 500_000.0,
            "required_payment": 5_000.0, "tax_advantaged": 1e6, "taxable": 1e6}  # fmt: skip
@@ -63,6 +68,19 @@ class FinanceParams:
     foreclosure_discount: float = 0.25
     rent_yield: float = 0.05
     reward_scale: float = 1e-6
+    # How the environment presents the life (none of these changes the life itself):
+    # months per decision (12: one step a year, the weights held for the year);
+    # "none", or a reference rule whose shadow household, living the same life, is
+    # subtracted from the reward; and two extra observations of how liquid the savings are.
+    decision_months: int = 1
+    reward_baseline: str = "none"
+    liquidity_features: bool = False
+    # Weights at or below this count as zero: a policy whose outputs are squashed into
+    # [0, 1] (tanh heads) can then say "nothing here" without reaching the bound exactly.
+    weight_floor: float = 0.0
+
+    def observation_names(self) -> tuple[str, ...]:
+        return OBSERVATION_NAMES + (LIQUIDITY_NAMES if self.liquidity_features else ())
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> FinanceParams:
@@ -78,6 +96,9 @@ class FinanceParams:
             if f.name not in kwargs:
                 continue
             value = kwargs[f.name]
+            if f.type in ("str", "bool"):
+                values[f.name] = _typed(f.name, value, f.type)
+                continue
             kind = int if f.type == "int" else float
             if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
                 raise UserError(f"--env_kwargs {f.name} must be a number, got {value!r}")
@@ -97,7 +118,8 @@ class FinanceParams:
                 raise UserError(f"--env=finance: {message}")
 
         for f in dataclasses.fields(self):
-            need(math.isfinite(getattr(self, f.name)), f"{f.name} must be finite")
+            if f.type in ("int", "float"):
+                need(math.isfinite(getattr(self, f.name)), f"{f.name} must be finite")
         need(0 < self.salary_low <= self.salary_high, "need 0 < salary_low <= salary_high")
         need(0 < self.house_low <= self.house_high, "need 0 < house_low <= house_high")
         need(self.raise_std >= 0 and self.home_std >= 0 and self.market_std >= 0,
@@ -113,6 +135,26 @@ class FinanceParams:
             need(getattr(self, name) >= 0, f"{name} must be >= 0")
         need(self.foreclose_after >= 1, "foreclose_after must be >= 1")
         need(self.reward_scale > 0, "reward_scale must be > 0")
+        need(0 <= self.weight_floor < 1, "weight_floor must be in [0, 1)")
+        need(
+            self.decision_months >= 1 and MONTHS % self.decision_months == 0,
+            f"decision_months must divide the life's {MONTHS} months (1, 2, 3, 4, 6, 12, ...)",
+        )
+        need(
+            self.reward_baseline == "none" or self.reward_baseline in BASELINE_RULES,
+            f"reward_baseline must be none or {', '.join(BASELINE_RULES)}, "
+            f"not {self.reward_baseline!r}",
+        )
+
+
+def _typed(name: str, value: Any, kind: str) -> Any:
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UserError(f"--env_kwargs {name} must be true or false, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise UserError(f"--env_kwargs {name} must be a string, got {value!r}")
+    return value
 
 
 def monthly_rate(annual: np.ndarray | float) -> np.ndarray | float:
@@ -137,12 +179,14 @@ def income_tax(annual_gross: np.ndarray, price_index: np.ndarray) -> np.ndarray:
     return tax
 
 
-def normalize_weights(actions: np.ndarray) -> np.ndarray:
+def normalize_weights(actions: np.ndarray, floor: float = 0.0) -> np.ndarray:
     """Action weights to shares summing to 1; all-zero (or negative) weights split equally.
 
     Weights are first clipped to the action spec's [0, 1] (NaN counts as 0), so no input
-    can overflow the sum or make money vanish.
+    can overflow the sum or make money vanish; weights at or below `floor` count as 0.
     """
     w = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64), nan=0.0), 0.0, 1.0)
+    if floor > 0:
+        w = np.where(w <= floor, 0.0, w)
     total = w.sum(axis=-1, keepdims=True)
     return np.where(total > 1e-8, w / np.maximum(total, 1e-8), 1.0 / w.shape[-1])

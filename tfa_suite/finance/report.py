@@ -44,7 +44,12 @@ from tfa_suite.finance.sim import FinanceSim
 # by one life in a hundred at most.
 REPORT_SEED = 50_000_000
 SELECTION_SEED = 60_000_000
-REPORT_FILES = ("finance_report.md", "finance_report.json", "net_worth_by_age.png")
+REPORT_FILES = (
+    "finance_report.md",
+    "finance_report.json",
+    "net_worth_by_age.png",
+    "shares_by_age.png",
+)
 
 # Maps the batch's observations (and the simulation, for rules that read its state
 # directly) to a batch of four action weights.
@@ -66,14 +71,22 @@ class Outcome:
         return (self.real_net_worth[:, -1] - self.real_net_worth[:, 0]) / 1e6
 
 
-def simulate(policy: Policy, params: FinanceParams, seeds: np.ndarray, name: str) -> Outcome:
-    """Plays `policy` on the lives `seeds`, recording real net worth every month."""
+def simulate(
+    policy: Policy, params: FinanceParams, seeds: np.ndarray, name: str, every: int = 1
+) -> Outcome:
+    """Plays `policy` on the lives `seeds`, recording real net worth every month.
+
+    The policy decides every `every` months and its weights hold in between, as in an
+    environment with `decision_months` (a learned policy plays as it was trained).
+    """
     sim = FinanceSim(params)
     obs = sim.reset(seeds)
     path, shares = [sim.real_net_worth()], []
+    actions = None
     while not sim.done:
-        actions = policy(obs, sim)
-        shares.append(normalize_weights(actions).mean(axis=0))
+        if sim.month % every == 0:
+            actions = policy(obs, sim)
+        shares.append(normalize_weights(actions, params.weight_floor).mean(axis=0))
         obs, _, _ = sim.step(actions)
         path.append(sim.real_net_worth())
     return Outcome(name, np.stack(path, axis=1), sim.foreclosed_at >= 0, np.stack(shares))
@@ -103,6 +116,30 @@ def mortgage_first(obs: np.ndarray, sim: FinanceSim) -> np.ndarray:
     """All to the mortgage while a loan is left, then all to tax-advantaged saving."""
     owes = sim.loan > 0
     return np.where(owes[:, None], [1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0])
+
+
+def keep_liquid(months: float) -> Policy:
+    """A hand-written, state-dependent rule: everything to the taxable account until it
+    holds `months` months of costs (living, rent, required payment), then everything to
+    the tax-advantaged one (contributions past its cap spill into taxable). Savings a job
+    loss can draw on without the early-withdrawal penalty."""
+
+    def rule(obs: np.ndarray, sim: FinanceSim) -> np.ndarray:
+        short = sim.taxable < months * sim.monthly_costs()
+        return np.where(short[:, None], [0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0])
+
+    return rule
+
+
+LIQUID_MONTHS = (0, 1, 2, 3, 4, 6, 9, 12, 18, 24)
+
+
+def best_keep_liquid(params: FinanceParams, seeds: np.ndarray) -> tuple[float, float]:
+    """The `keep_liquid` months with the highest mean gain on `seeds` (the selection
+    lives), and that mean."""
+    means = [simulate(keep_liquid(m), params, seeds, "").gain.mean() for m in LIQUID_MONTHS]
+    best = int(np.argmax(means))
+    return float(LIQUID_MONTHS[best]), float(means[best])
 
 
 MAX_GRID_STEPS = 20  # 0.05: 1,771 allocations; finer grids take minutes and gigabytes
@@ -136,9 +173,18 @@ def grid_search(params: FinanceParams, seeds: np.ndarray, step: float) -> tuple[
     return grid[best], float(means[best])
 
 
-def summarize(outcome: Outcome, reference: Outcome) -> dict[str, float | str]:
-    gain, diff = outcome.gain, outcome.gain - reference.gain
-    n = len(gain)
+def paired(outcome: Outcome, reference: Outcome) -> tuple[float, float]:
+    """Mean and standard error of the per-life gain difference on the same lives."""
+    diff = outcome.gain - reference.gain
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
+def summarize(outcome: Outcome, best: Outcome, rule: Outcome) -> dict[str, float | str]:
+    """A row: the policy's gains, foreclosures, and paired differences to the best fixed
+    allocation and to the best hand-written rule."""
+    gain, n = outcome.gain, len(outcome.gain)
+    vs_fixed, vs_fixed_se = paired(outcome, best)
+    vs_rule, vs_rule_se = paired(outcome, rule)
     return {
         "policy": outcome.name,
         "mean_gain": float(gain.mean()),
@@ -146,8 +192,10 @@ def summarize(outcome: Outcome, reference: Outcome) -> dict[str, float | str]:
         "median_gain": float(np.median(gain)),
         "p10_gain": float(np.percentile(gain, 10)),
         "foreclosed": float(outcome.foreclosed.mean()),
-        "vs_best_fixed": float(diff.mean()),
-        "vs_best_fixed_se": float(diff.std(ddof=1) / np.sqrt(n)),
+        "vs_best_fixed": vs_fixed,
+        "vs_best_fixed_se": vs_fixed_se,
+        "vs_best_rule": vs_rule,
+        "vs_best_rule_se": vs_rule_se,
     }
 
 
@@ -170,14 +218,15 @@ def signal_to_noise(learned: Outcome, best: Outcome) -> dict[str, float]:
 def markdown_table(rows: list[dict[str, float | str]], lives: int) -> str:
     lines = [
         f"| policy ({lives} lives) | mean gain, $M | median | 10th pct | foreclosed "
-        "| vs best fixed (paired), $M |",
-        "|---|---|---|---|---|---|",
+        "| vs best fixed (paired), $M | vs best rule (paired), $M |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['policy']} | {r['mean_gain']:.2f} ± {r['se']:.2f} | {r['median_gain']:.2f} "
             f"| {r['p10_gain']:.2f} | {r['foreclosed']:.0%} "
-            f"| {r['vs_best_fixed']:+.3f} ± {r['vs_best_fixed_se']:.3f} |"
+            f"| {r['vs_best_fixed']:+.3f} ± {r['vs_best_fixed_se']:.3f} "
+            f"| {r['vs_best_rule']:+.3f} ± {r['vs_best_rule_se']:.3f} |"
         )
     return "\n".join(lines)
 
@@ -218,6 +267,32 @@ def plot_net_worth(learned: Outcome, best: Outcome, path: str) -> None:
     os.replace(tmp, path)
 
 
+def plot_shares(learned: Outcome, rule: Outcome, path: str) -> None:
+    """Where the money left each month goes over a life: the learned policy's mean shares
+    beside the best hand-written rule's, stacked by age."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ages = START_AGE + np.arange(MONTHS) / 12
+    colours = ("tab:brown", "tab:blue", "tab:green", "tab:red")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, outcome in zip(axes, (learned, rule)):
+        ax.stackplot(ages, outcome.shares.T, labels=ACTION_NAMES, colors=colours, alpha=0.8)
+        ax.set_title(outcome.name, fontsize=9)
+        ax.set_xlabel("age")
+        ax.set_xlim(START_AGE, START_AGE + MONTHS / 12)
+    axes[0].set_ylabel("mean share of the money left each month")
+    axes[0].set_ylim(0, 1)
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def _read_agent(root_dir: str) -> str:
     try:
         with open(os.path.join(root_dir, "config.json")) as f:
@@ -228,9 +303,9 @@ def _read_agent(root_dir: str) -> str:
     return str(run.get("agent", "learned"))
 
 
-def report(root_dir: str, lives: int = 100, grid_step: float = 0.1, overwrite: bool = False,
-           log: Callable[[str], None] = print) -> list[dict[str, float | str]]:  # fmt: skip
-    """Scores the run's exported policy and the baselines; writes REPORT_FILES to root_dir."""
+def _open_run(root_dir: str, lives: int, overwrite: bool):  # noqa: ANN202
+    """The run's exported policy and the finance parameters it was trained with, after the
+    checks that must pass before anything is computed or written."""
     from tfa_suite.policy.saved import SavedPolicy
 
     if not 2 <= lives <= 10_000:
@@ -242,35 +317,63 @@ def report(root_dir: str, lives: int = 100, grid_step: float = 0.1, overwrite: b
         raise UserError(
             f"{root_dir} already has {', '.join(existing)}; pass --overwrite to replace them"
         )
-    grid = simplex_grid(grid_step)
     policy = SavedPolicy(os.path.join(root_dir, "policy"))
     if policy.env_spec.env != "finance":
         raise UserError(f"{root_dir} was trained on --env={policy.env_spec.env}, not finance")
-    params = FinanceParams.from_kwargs(policy.env_spec.kwargs)
-    seeds = REPORT_SEED + np.arange(lives)
+    return policy, FinanceParams.from_kwargs(policy.env_spec.kwargs)
 
-    log(f"searching {len(grid)} fixed allocations on {lives} selection lives ...")
-    best_weights, _ = grid_search(params, SELECTION_SEED + np.arange(lives), grid_step)
-    best_name = "best fixed " + "/".join(f"{w:g}" for w in best_weights)
-    learned = simulate(lambda obs, sim: policy(obs), params, seeds, _read_agent(root_dir))
-    best = simulate(fixed(best_weights), params, seeds, best_name)
-    others = [
+
+def score(
+    learned_policy: Policy, name: str, params: FinanceParams, lives: int, grid_step: float,
+    log: Callable[[str], None] = print,
+) -> tuple[list[Outcome], dict[str, object]]:  # fmt: skip
+    """Every policy on the same `lives` report lives: the learned one, the best fixed
+    allocation and the best hand-written rule (both chosen on separate selection lives),
+    and the other baselines. Returns the outcomes in row order and what was chosen."""
+    seeds, selection = REPORT_SEED + np.arange(lives), SELECTION_SEED + np.arange(lives)
+    grid = simplex_grid(grid_step)
+    log(f"searching {len(grid)} fixed allocations and {len(LIQUID_MONTHS)} liquid buffers "
+        f"on {lives} selection lives ...")  # fmt: skip
+    best_weights, _ = grid_search(params, selection, grid_step)
+    months, _ = best_keep_liquid(params, selection)
+    outcomes = [
+        simulate(learned_policy, params, seeds, name, params.decision_months),
+        simulate(fixed(best_weights), params, seeds,
+                 "best fixed " + "/".join(f"{w:g}" for w in best_weights)),
+        simulate(keep_liquid(months), params, seeds,
+                 f"keep {months:g} months liquid, rest tax-advantaged (best rule)"),
         simulate(mortgage_first, params, seeds, "mortgage first, then tax-advantaged"),
         simulate(fixed(np.full(4, 0.5)), params, seeds, "fixed 0.5/0.5/0.5/0.5 (the course's)"),
         simulate(uniform_random(0), params, seeds, "uniform random"),
-    ]
-    rows = [summarize(o, best) for o in (learned, best, *others)]
+    ]  # fmt: skip
+    chosen = {"best_fixed_weights": best_weights.tolist(), "best_rule_liquid_months": months}
+    return outcomes, chosen
+
+
+def report(root_dir: str, lives: int = 100, grid_step: float = 0.1, overwrite: bool = False,
+           log: Callable[[str], None] = print) -> list[dict[str, float | str]]:  # fmt: skip
+    """Scores the run's exported policy and the baselines; writes REPORT_FILES to root_dir."""
+    simplex_grid(grid_step)  # a bad --grid_step is refused before anything runs
+    policy, params = _open_run(root_dir, lives, overwrite)
+    outcomes, chosen = score(
+        lambda obs, sim: policy(obs), _read_agent(root_dir), params, lives, grid_step, log
+    )
+    learned, best, rule = outcomes[:3]
+    rows = [summarize(o, best, rule) for o in outcomes]
     signal = signal_to_noise(learned, best)
     table = markdown_table(rows, lives)
     with open(os.path.join(root_dir, "finance_report.md"), "w") as f:
         f.write(table + "\n")
+    decades = shares_by_decade(learned)
     with open(os.path.join(root_dir, "finance_report.json"), "w") as f:
         meta = {"lives": lives, "report_seed": REPORT_SEED, "selection_seed": SELECTION_SEED,
-                "grid_step": grid_step, "best_fixed_weights": best_weights.tolist()}  # fmt: skip
-        decades = shares_by_decade(learned)
+                "grid_step": grid_step, **chosen, "env_kwargs": policy.env_spec.kwargs}  # fmt: skip
         json.dump({**meta, "rows": rows, "signal_to_noise": signal,
-                   "learned_shares_by_age": decades}, f, indent=2)  # fmt: skip
-    plot_net_worth(learned, best, os.path.join(root_dir, "net_worth_by_age.png"))
+                   "learned_shares_by_age": decades,
+                   "best_rule_shares_by_age": shares_by_decade(rule)}, f, indent=2)  # fmt: skip
+    reference = max((best, rule), key=lambda o: o.gain.mean())
+    plot_net_worth(learned, reference, os.path.join(root_dir, "net_worth_by_age.png"))
+    plot_shares(learned, rule, os.path.join(root_dir, "shares_by_age.png"))
     log(table)
     log(f"{learned.name}'s mean shares of the money left each month:")
     for row in decades:

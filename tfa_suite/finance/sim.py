@@ -60,7 +60,16 @@ What a life is (all money in dollars; every parameter is an `--env_kwargs` key, 
   age (linear over the life), then salary, home value, loan balance, required payment,
   tax-advantaged and taxable balances, each as x / (x + scale) (unbounded amounts
   cannot be scaled linearly into a bound), whether employed, and the late-payment
-  count over `foreclose_after`.
+  count over `foreclose_after`. With `liquidity_features`, two more: the months of costs
+  (living, rent, required payment) that the taxable account covers, and that both
+  accounts cover, each as m / (m + 12).
+
+How an environment presents a life (`tfa_suite.finance.env`), without changing it:
+`decision_months` months per step (the weights held for them, the rewards summed), and
+`reward_baseline`, a reference rule whose shadow household lives the same life (same
+salary path, job losses, markets and house prices) and whose reward is subtracted. The
+shadow's rewards do not depend on the agent's actions, so the best policy is the same
+while most of the market's noise cancels.
 
 What it leaves out: retirement, pensions and withdrawals in old age, moving house,
 refinancing, children, health, correlated or fat-tailed markets, and any utility of
@@ -216,7 +225,21 @@ class FinanceSim:
         columns = [np.full(self.batch_size, self.month / MONTHS)]
         columns += [x / (x + _SCALES[name]) for name, x in money.items()]
         columns += [employed.astype(np.float64), self.late / self.params.foreclose_after]
+        if self.params.liquidity_features:
+            costs = np.maximum(self.monthly_costs(), 1.0)
+            for held in (self.taxable, self.taxable + self.tax_advantaged):
+                months = held / costs
+                columns.append(months / (months + 12.0))
         return np.clip(np.stack(columns, axis=1), 0.0, 1.0).astype(np.float32)
+
+    def monthly_costs(self) -> np.ndarray:
+        """What a month costs the household whatever it earns: living expenses, rent (after
+        a foreclosure) and the mortgage's required payment, in dollars of the day."""
+        p, y = self.params, self._year()
+        salary = self._scenario.salary[:, y]
+        living = p.living_share * (salary - income_tax(salary, self._price_index())) / 12
+        rent = np.where(self.owned, 0.0, p.rent_yield * self.house_price / 12)
+        return living + rent + self.required_payment()
 
     # -- one month ---------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -229,7 +252,7 @@ class FinanceSim:
         if self._scenario is None or self.done:
             raise RuntimeError("FinanceSim.step needs a reset first (the lives have ended)")
         p, s, t, y = self.params, self._scenario, self.month, self._year()
-        shares = normalize_weights(actions)
+        shares = normalize_weights(actions, p.weight_floor)
         if shares.shape != (self.batch_size, 4):
             raise ValueError(f"finance actions must have shape [{self.batch_size}, 4]")
         if t % MONTHS_PER_YEAR == 0:
