@@ -24,10 +24,12 @@ help:
 	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
 	@echo "make train-tabular           tabular Q-learning, TABULAR_ENV=mountaincar|cartpole|frozenlake (SEED, ARGS)"
 	@echo "make train-cartpole-tutorial the TF-Agents tutorial setup on CartPole-v0"
+	@echo "make tune                    Optuna study: AGENT=ppo ENV=CartPole-v1 TRIALS=20 (ARGS=train flags, --seeds)"
 	@echo "make test                    fast test suite, one worker per core (TEST_WORKERS=0: serial)"
 	@echo "make test-shuffled           the fast suite in a shuffled order (pytest-randomly, fixed seed)"
 	@echo "make test-slow               learning tests that take minutes"
 	@echo "make install-ray             add Ray core (requirements/ray-lock.txt) for --num_actors"
+	@echo "make aggregate RUNS=...      IQM and median with 95% CIs of finished runs (rliable)"
 	@echo "make install-analysis        add rliable and optuna (requirements/analysis-lock.txt)"
 	@echo "make install-notebook        add nbclient and a kernel (requirements/notebook-lock.txt)"
 	@echo "make test-ray                the --num_actors tests on a local Ray (~3 min)"
@@ -35,7 +37,7 @@ help:
 	@echo "make bench                   CartPole wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make bench-continuous        Pendulum TD3/SAC/DDPG wall time to solve vs Stable-Baselines3 (3 seeds)"
 	@echo "make bench-onpolicy          CartPole PPO wall time to solve vs Stable-Baselines3 PPO (3 seeds)"
-	@echo "make results-cartpole        docs/results.md's CartPole table (train + evaluate, seeds 0-2)"
+	@echo "make results-cartpole        docs/results.md's CartPole table (train + evaluate, SEEDS=0,1,2)"
 	@echo "make results-pendulum        docs/results.md's Pendulum table (SAC, TD3, DDPG; seeds 0-2)"
 	@echo "make results-value           docs/results.md's dueling / prioritized / C51 CartPole table (seeds 0-2)"
 	@echo "make results-tabular         docs/results.md's tabular Q-learning table (seeds 0-2)"
@@ -104,6 +106,20 @@ train-tabular: $(STAMP)
 train-cartpole-tutorial: $(STAMP)
 	$(PY) experiments/train.py --flagfile=experiments/configs/cartpole_tutorial_v0.cfg --seed=$(SEED) $(ARGS)
 
+# Hyperparameter tuning with Optuna (experiments/tune.py): TRIALS trials of AGENT on ENV, in
+# runs/tune/<ENV>-<AGENT>/ (best.cfg, plots, summary.txt). ARGS fixes train flags (the budget
+# per trial) and sets --seeds, --study or --search_space; rerunning continues the study.
+# PPO on CartPole-v1 unless AGENT and ENV are given on the command line.
+ifeq ($(origin AGENT),file)
+tune: AGENT = ppo
+endif
+ifneq ($(origin ENV),command line)
+tune: ENV = CartPole-v1
+endif
+TRIALS ?= 20
+tune: $(STAMP) $(ANALYSIS_STAMP)
+	$(PY) experiments/tune.py --agent=$(AGENT) --env=$(ENV) --trials=$(TRIALS) $(ARGS)
+
 # The fast tier on one worker per core (pytest-xdist); a test module stays on one worker,
 # so its module fixtures (a shared finished run) are built once. TEST_WORKERS=0: serial.
 TEST_WORKERS ?= auto
@@ -126,7 +142,7 @@ test-slow: $(STAMP) $(ANALYSIS_STAMP) $(NOTEBOOK_STAMP)
 # its own lock and installed beside the main stack without changing it.
 $(ANALYSIS_STAMP): requirements/analysis-lock.txt $(STAMP)
 	$(PIP) install --quiet --no-deps -r requirements/analysis-lock.txt
-	$(PY) -c "import rliable, optuna; print('analysis ok: optuna', optuna.__version__)"
+	$(PY) -c "import rliable.library, optuna; print('analysis ok: optuna', optuna.__version__)"
 	@touch $@
 
 $(NOTEBOOK_STAMP): requirements/notebook-lock.txt $(STAMP)
@@ -135,6 +151,13 @@ $(NOTEBOOK_STAMP): requirements/notebook-lock.txt $(STAMP)
 	@touch $@
 
 install-analysis: $(ANALYSIS_STAMP)
+
+# Median and IQM with 95% bootstrap intervals, probability of improvement and the
+# sample-efficiency curve of finished runs: make aggregate RUNS='runs/a-seed* runs/b-seed*'.
+AGG_OUT ?= runs/aggregate
+aggregate: $(ANALYSIS_STAMP)
+	@test -n "$(RUNS)" || { echo "error: name the run dirs: make aggregate RUNS='runs/x-seed*' [AGG_OUT=dir]" >&2; exit 2; }
+	$(PY) experiments/aggregate.py $(RUNS) --out=$(AGG_OUT) $(ARGS)
 install-notebook: $(NOTEBOOK_STAMP)
 
 # Ray core for --num_actors (tfa_suite/loops/ray/): an optional extra, pinned in its own
@@ -192,28 +215,32 @@ bench-atari: $(STAMP)
 bench-replay: $(STAMP)
 	$(PY) benchmarks/bench_replay.py $(ARGS)
 
+# docs/results.md's per-seed tables, each with its median and IQM and their 95% intervals
+# (rliable, so the analysis extra). SEEDS=0,1,2,3,4 runs five seeds instead of three.
+SEEDS ?= 0,1,2
+
 # docs/results.md's CartPole table (and the README's agents table): make train-cartpole for
 # seeds 0-2, then evaluate.py.
-results-cartpole: $(STAMP)
-	$(PY) benchmarks/results_table.py --suite=cartpole $(ARGS)
+results-cartpole: $(STAMP) $(ANALYSIS_STAMP)
+	$(PY) benchmarks/results_table.py --suite=cartpole --seeds=$(SEEDS) $(ARGS)
 
 # docs/results.md's Pendulum table: make train-pendulum for SAC, TD3 and DDPG, seeds 0-2.
-results-pendulum: $(STAMP)
-	$(PY) benchmarks/results_table.py --suite=pendulum $(ARGS)
+results-pendulum: $(STAMP) $(ANALYSIS_STAMP)
+	$(PY) benchmarks/results_table.py --suite=pendulum --seeds=$(SEEDS) $(ARGS)
 
 # docs/results.md's value-family table: make train-cartpole with --dueling, prioritized replay
 # and both, seeds 0-2.
-results-value: $(STAMP)
-	$(PY) benchmarks/results_table.py --suite=value $(ARGS)
+results-value: $(STAMP) $(ANALYSIS_STAMP)
+	$(PY) benchmarks/results_table.py --suite=value --seeds=$(SEEDS) $(ARGS)
 
 # docs/results.md's tabular Q-learning table: CartPole-v1 and MountainCar-v0, seeds 0-2.
-results-tabular: $(STAMP)
-	$(PY) benchmarks/results_table.py --suite=tabular $(ARGS)
+results-tabular: $(STAMP) $(ANALYSIS_STAMP)
+	$(PY) benchmarks/results_table.py --suite=tabular --seeds=$(SEEDS) $(ARGS)
 
 # docs/results.md's on-policy table: PPO, A2C and REINFORCE (value baseline) on CartPole-v1 and
 # PPO on Pendulum-v1, seeds 0-2.
-results-onpolicy: $(STAMP)
-	$(PY) benchmarks/results_table.py --suite=onpolicy $(ARGS)
+results-onpolicy: $(STAMP) $(ANALYSIS_STAMP)
+	$(PY) benchmarks/results_table.py --suite=onpolicy --seeds=$(SEEDS) $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check tfa_suite experiments tests benchmarks

@@ -63,6 +63,8 @@ class Entry:
 
 
 CARTPOLE = "experiments/configs/cartpole.cfg"
+NOT_SLIPPERY = ('--env_kwargs={"is_slippery": false}', "--target_return=1.0")
+NOT_SLIPPERY_ARGS = """--env_kwargs='{"is_slippery": false}' --target_return=1.0"""
 
 
 def _own_config(label: str, config: str, env: str, **kwargs: object) -> Entry:
@@ -109,6 +111,21 @@ SUITES = {
                   "CartPole-v1 (≥ 195)", "make train-tabular TABULAR_ENV=cartpole"),
             Entry("tabular_q (MountainCar)", "experiments/configs/mountaincar_tabular.cfg",
                   "MountainCar-v0 (≥ −150)", "make train-tabular TABULAR_ENV=mountaincar"),
+            # FrozenLake-v1's Discrete cells: the slippery map to its registered 0.70 (the
+            # best possible is about 0.74), the deterministic one to 1.0, its optimum.
+            Entry("tabular_q (FrozenLake, slippery)", "experiments/configs/frozenlake_tabular.cfg",
+                  "FrozenLake-v1 slippery (≥ 0.70)", "make train-tabular TABULAR_ENV=frozenlake"),
+            Entry("tabular_q (FrozenLake, deterministic)",
+                  "experiments/configs/frozenlake_tabular.cfg",
+                  "FrozenLake-v1 deterministic (1.0)",
+                  "make train-tabular TABULAR_ENV=frozenlake ARGS='" + NOT_SLIPPERY_ARGS + "'",
+                  NOT_SLIPPERY),
+            _own_config("dqn (FrozenLake, slippery)", "experiments/configs/frozenlake_dqn.cfg",
+                        "FrozenLake-v1 slippery (≥ 0.70)"),
+            Entry("dqn (FrozenLake, deterministic)", "experiments/configs/frozenlake_dqn.cfg",
+                  "FrozenLake-v1 deterministic (1.0)",
+                  "python experiments/train.py --flagfile=experiments/configs/frozenlake_dqn.cfg "
+                  + NOT_SLIPPERY_ARGS, NOT_SLIPPERY),
         ],
     ),
     # The rollout loop's agents on CartPole-v1 (to its registered 475), and PPO on
@@ -127,6 +144,11 @@ SUITES = {
         ],
     ),
 }  # fmt: skip
+
+
+def env_id(entry: Entry) -> str:
+    """The gymnasium id an entry's env column starts with (the rest says its target)."""
+    return entry.env.split(" ")[0]
 
 
 def check_configs(entries: list[Entry]) -> None:
@@ -222,6 +244,41 @@ def markdown(rows: list[dict], start: str, end: str, with_agent: bool) -> list[s
             f"{r['process_wall_seconds']:.1f}{' (shared)' if r.get('shared_machine') else ''} | "
             f"{r['eval_return_at_stop']:.1f} | {r['evaluate_py_same_seeds']:.1f} | "
             f"{r['evaluate_py_100_unseen']:.1f} |"
+        )
+    table.append(end)
+    return table
+
+
+def interval_table(rows: list[dict], start: str, end: str) -> list[str]:
+    """Per entry: the median and the interquartile mean of the 100-unseen-episode scores,
+    each with its 95% stratified-bootstrap interval (rliable, tfa_suite.study.aggregate),
+    beside the median env steps; with 3 seeds the IQM is the middle run and the interval
+    is wide, which is the honest reading of three seeds (SEEDS=0,1,2,3,4 narrows it)."""
+    import numpy as np
+
+    from tfa_suite.study.aggregate import interval_estimates
+
+    by_agent: dict[str, list[dict]] = {}
+    for r in rows:
+        by_agent.setdefault(r.get("agent", "dqn"), []).append(r)
+    scores = {
+        a: np.array([[r["evaluate_py_100_unseen"]] for r in rs]) for a, rs in by_agent.items()
+    }
+    estimates = interval_estimates(scores)
+    table = [
+        start,
+        "| agent | seeds | solved | median env steps | median score [95% CI] | IQM score "
+        "[95% CI] |",
+        "|---|---|---|---:|---|---|",
+    ]
+    for agent, rs in by_agent.items():
+        e = estimates[agent]
+        table.append(
+            f"| {agent} | {', '.join(str(r['seed']) for r in rs)} | "
+            f"{sum(r['solved'] for r in rs)}/{len(rs)} | "
+            f"{float(np.median([r['env_steps'] for r in rs])):,.0f} | {e['median']:.2f} "
+            f"[{e['median_ci'][0]:.2f}, {e['median_ci'][1]:.2f}] | {e['iqm']:.2f} "
+            f"[{e['iqm_ci'][0]:.2f}, {e['iqm_ci'][1]:.2f}] |"
         )
     table.append(end)
     return table
@@ -325,16 +382,24 @@ def main() -> None:
         action="store_true",
         help="these runs shared the machine with other work: their wall times are labelled",
     )
+    parser.add_argument(
+        "--tables_only",
+        action="store_true",
+        help="train nothing: rewrite the suite's tables from its saved JSON",
+    )
     args = parser.parse_args()
+    if args.tables_only:
+        write_suite_tables(args.suite, saved_rows(args.suite))
+        return
     if args.keep_others and not args.envs:
         sys.exit("error: --keep_others needs --envs (without it every entry is rerun)")
     target, configs = SUITES[args.suite]
     if args.envs:
         wanted = set(args.envs.split(","))
-        unknown = wanted - {e.env for e in configs}
+        unknown = wanted - {env_id(e) for e in configs}
         if unknown:
             sys.exit(f"error: --envs {sorted(unknown)} not in suite {args.suite}")
-        configs = [e for e in configs if e.env in wanted]
+        configs = [e for e in configs if env_id(e) in wanted]
         target = f"{target} ARGS=--envs={args.envs}"
     seeds = [int(s) for s in args.seeds.split(",")]
     check_configs(configs)
@@ -356,10 +421,27 @@ def main() -> None:
     os.makedirs(os.path.join(REPO, "benchmarks", "results"), exist_ok=True)
     with open(path, "w") as f:
         json.dump({"command": target, "runs": rows}, f, indent=2)
-    start, end = f"<!-- {args.suite}-results:start -->", f"<!-- {args.suite}-results:end -->"
+    write_suite_tables(args.suite, rows)
+
+
+def saved_rows(suite: str) -> list[dict]:
+    path = os.path.join(REPO, "benchmarks", "results", f"{suite}_seeds.json")
+    if not os.path.isfile(path):
+        sys.exit(f"error: --tables_only: {path} does not exist; run the suite first")
+    with open(path) as f:
+        return json.load(f)["runs"]
+
+
+def write_suite_tables(suite: str, rows: list[dict]) -> None:
+    """The per-seed table and the interval table, into docs/results.md and the README."""
+    start, end = f"<!-- {suite}-results:start -->", f"<!-- {suite}-results:end -->"
     table = markdown(rows, start, end, with_agent=len({r.get("agent") for r in rows}) > 1)
     write_tables(table, start, end)
     print("\n".join(table[1:-1]))
+    start, end = f"<!-- {suite}-intervals:start -->", f"<!-- {suite}-intervals:end -->"
+    intervals = interval_table(rows, start, end)
+    write_tables(intervals, start, end)
+    print("\n".join(intervals[1:-1]))
 
 
 if __name__ == "__main__":

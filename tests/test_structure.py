@@ -42,6 +42,7 @@ LAYERS = {
     "tfa_suite.flags": 6,
     "tfa_suite.cli": 6,
     "tfa_suite.api": 6,
+    "tfa_suite.study": 6,
 }
 MAX_FUNCTION_LINES = 60
 
