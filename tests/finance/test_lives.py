@@ -7,6 +7,8 @@ import tfa_suite  # noqa: F401  -- first: it selects Keras 2 before TensorFlow l
 
 # isort: split
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -175,3 +177,25 @@ def test_a_learned_policy_in_the_report_decides_once_per_period():
 
     simulate(policy, FinanceParams(decision_months=12), np.arange(3), "yearly", every=12)
     assert calls == list(range(0, MONTHS, 12))
+
+
+def test_the_variance_script_shows_the_shadow_quieting_the_returns():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "finance_variance.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--lives=200"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [
+        ln.split("|")
+        for ln in proc.stdout.splitlines()
+        if ln.startswith("| plain") or ln.startswith("| minus")
+    ]
+    (plain, shadow) = [(float(r[2]), float(r[3])) for r in rows]
+    assert shadow[0] < plain[0] and shadow[1] < plain[1]
+    bad = subprocess.run([sys.executable, str(script), "--lives=1"], capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines() == [
+        "error: --lives=1: a spread needs at least 2 lives"
+    ]
