@@ -14,7 +14,14 @@ from typing import Any
 
 from tfa_suite import agents
 from tfa_suite.agents.interface import AgentContext, BuiltAgent
-from tfa_suite.config import LoopSection, RunConfig, Section, TrainConfig, flatten_saved
+from tfa_suite.config import (
+    LoopSection,
+    RunConfig,
+    SearchParam,
+    Section,
+    TrainConfig,
+    flatten_saved,
+)
 from tfa_suite.config import not_for_agent_message as _not_for_agent_message
 from tfa_suite.errors import UserError
 from tfa_suite.loops.base import Loop, LoopInputs
@@ -74,6 +81,12 @@ def section_classes(agent: str) -> dict[str, type[Section]]:
         classes["ray"] = kind.ray_cls
     classes["agent"] = spec.config_cls
     return classes
+
+
+def search_space(agent: str) -> dict[str, SearchParam]:
+    """What `experiments/tune.py` searches for `agent` by default: its section's
+    `SEARCH_SPACE` (field -> range, over any of its sections' fields); empty if none."""
+    return dict(agent_spec(agent).config_cls.SEARCH_SPACE)
 
 
 def not_for_agent_message(agent: str, names: list[str]) -> str:

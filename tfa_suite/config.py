@@ -47,6 +47,57 @@ def need(ok: bool, message: str) -> None:
         raise UserError(message)
 
 
+# --- search spaces: the ranges experiments/tune.py draws a field's value from ------------
+
+
+def _check_range(low: float, high: float, log: bool) -> None:
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"a range needs finite low < high, not {low}..{high}")
+    if log and low <= 0:
+        raise ValueError(f"a log range needs low > 0, not {low}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatRange:
+    """A float field drawn from [low, high]; `log`: uniformly in log space (rates, scales)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        _check_range(self.low, self.high, self.log)
+
+
+@dataclasses.dataclass(frozen=True)
+class IntRange:
+    """An int field drawn from [low, high]; `log`: uniformly in log space (step counts)."""
+
+    low: int
+    high: int
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.low, int) and isinstance(self.high, int)):
+            raise ValueError(f"an int range needs integer ends, not {self.low}..{self.high}")
+        _check_range(self.low, self.high, self.log)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A field drawn from a few values: categories, layer sizes, or numbers whose useful
+    values are a short list (gamma)."""
+
+    options: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.options) < 2:
+            raise ValueError("a choice needs at least two options")
+
+
+SearchParam = FloatRange | IntRange | Choice
+
+
 @dataclasses.dataclass
 class Section:
     """A group of settings; its fields are flags, its `validate` their checks.
@@ -55,9 +106,15 @@ class Section:
     often, where to report). Every other field defines the experiment itself, so a root dir
     whose run differs in any of them is refused rather than resumed: the checkpoint would
     not fit, or one curve would silently mix two experiments.
+
+    `SEARCH_SPACE`, on an agent's section, is what `experiments/tune.py` searches for that
+    agent by default: field name -> range, over the fields of any of the agent's sections
+    (its own, its loop's, the run's), declared beside the fields themselves. A subclass
+    inherits its parent's unless it declares its own; empty: nothing to search by default.
     """
 
     RESUMABLE: ClassVar[frozenset[str]] = frozenset()
+    SEARCH_SPACE: ClassVar[dict[str, SearchParam]] = {}
 
     def validate(self, run: RunConfig) -> None:
         """Rejects out-of-range values with one message naming the flag."""

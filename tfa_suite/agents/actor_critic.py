@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -34,7 +35,16 @@ from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks, de
 from tfa_suite.agents.noise import GAUSSIAN, ORNSTEIN_UHLENBECK, ActionNoisePolicy
 from tfa_suite.agents.optimizer_slots import create_optimizer_slots, critic_variables
 from tfa_suite.agents.registry import CONTINUOUS, AgentSpec, register_agent
-from tfa_suite.config import RunConfig, Section, _field, need, parse_layers
+from tfa_suite.config import (
+    Choice,
+    FloatRange,
+    RunConfig,
+    SearchParam,
+    Section,
+    _field,
+    need,
+    parse_layers,
+)
 from tfa_suite.errors import UnsupportedSpaceError
 
 NOISE_KINDS = (GAUSSIAN, ORNSTEIN_UHLENBECK)
@@ -127,6 +137,18 @@ class SacConfig(ActorCriticConfig):
     target_entropy: float = _field(
         float("nan"), "entropy target of the alpha update; NaN is -(action dimensions)"
     )
+
+    # What experiments/tune.py searches by default (batch_size is the replay loop's).
+    SEARCH_SPACE: ClassVar[dict[str, SearchParam]] = {
+        "actor_learning_rate": FloatRange(1e-4, 3e-3, log=True),
+        "critic_learning_rate": FloatRange(1e-4, 3e-3, log=True),
+        "gamma": Choice((0.95, 0.98, 0.99, 0.995)),
+        "target_update_tau": FloatRange(1e-3, 0.05, log=True),
+        "initial_alpha": FloatRange(0.05, 1.0, log=True),
+        "actor_layers": Choice(([64, 64], [256, 256])),
+        "critic_layers": Choice(([64, 64], [256, 256])),
+        "batch_size": Choice((64, 128, 256)),
+    }
 
     def validate(self, run: RunConfig) -> None:
         super().validate(run)

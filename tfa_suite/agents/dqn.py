@@ -7,6 +7,7 @@ double-DQN and dueling switches and the TD loss.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from tf_agents.networks import q_network
 from tf_agents.utils import common
@@ -23,7 +24,7 @@ from tfa_suite.agents.q_learning import (
     network_kwargs,
 )
 from tfa_suite.agents.registry import DISCRETE, AgentSpec, register_agent
-from tfa_suite.config import RunConfig, _field, need
+from tfa_suite.config import Choice, FloatRange, IntRange, RunConfig, SearchParam, _field, need
 
 
 @dataclasses.dataclass
@@ -31,6 +32,19 @@ class DqnConfig(QLearningConfig):
     double_dqn: bool = _field(False, "double DQN targets (van Hasselt et al. 2016)")
     dueling: bool = _field(False, "dueling head: Q = V + A - mean(A) (Wang et al. 2016)")
     loss: str = _field("huber", "TD loss: huber or squared")
+
+    # What experiments/tune.py searches by default (batch_size is the replay loop's): the
+    # rates, the target network, n-step targets and the exploration schedule.
+    SEARCH_SPACE: ClassVar[dict[str, SearchParam]] = {
+        "learning_rate": FloatRange(1e-4, 1e-2, log=True),
+        "gamma": Choice((0.95, 0.98, 0.99, 0.995)),
+        "n_step": IntRange(1, 5),
+        "target_update_period": IntRange(10, 2_000, log=True),
+        "epsilon_end": FloatRange(0.01, 0.1),
+        "epsilon_decay_steps": IntRange(1_000, 50_000, log=True),
+        "fc_layers": Choice(([64, 64], [128, 128], [256, 256])),
+        "batch_size": Choice((32, 64, 128, 256)),
+    }
 
     def validate(self, run: RunConfig) -> None:
         super().validate(run)

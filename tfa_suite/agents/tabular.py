@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -43,7 +44,16 @@ from tfa_suite.agents.encoding import is_discrete, ranges
 from tfa_suite.agents.interface import AgentContext, BuiltAgent, ReplayHooks, describe_spec
 from tfa_suite.agents.q_learning import linear_epsilon
 from tfa_suite.agents.registry import DISCRETE, AgentSpec, register_agent
-from tfa_suite.config import RunConfig, Section, _field, need
+from tfa_suite.config import (
+    Choice,
+    FloatRange,
+    IntRange,
+    RunConfig,
+    SearchParam,
+    Section,
+    _field,
+    need,
+)
 from tfa_suite.errors import UnsupportedSpaceError, UserError
 
 # env id -> (grid_sizes, obs_low, obs_high), used for each of those flags left empty.
@@ -86,6 +96,15 @@ class TabularQConfig(Section):
     epsilon_start: float = _field(1.0, "epsilon-greedy epsilon at env step 0")
     epsilon_end: float = _field(0.05, "epsilon after the decay")
     epsilon_decay_steps: int = _field(10_000, "env steps of linear decay from start to end")
+
+    # What experiments/tune.py searches by default: the update and the exploration; the
+    # grid stays the env's (or the one given).
+    SEARCH_SPACE: ClassVar[dict[str, SearchParam]] = {
+        "learning_rate": FloatRange(0.01, 0.5, log=True),
+        "gamma": Choice((0.9, 0.95, 0.99, 0.995)),
+        "epsilon_end": FloatRange(0.01, 0.1),
+        "epsilon_decay_steps": IntRange(1_000, 100_000, log=True),
+    }
 
     def validate(self, run: RunConfig) -> None:
         need(all(n >= 1 for n in self.grid_sizes), f"--grid_sizes must be >= 1: {self.grid_sizes}")

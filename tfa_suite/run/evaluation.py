@@ -134,6 +134,10 @@ class RunEvaluation:
         self._metrics.write(row)
         return self.solved is not None and not was_solved
 
+    def latest_mean(self) -> float:
+        """The mean return of the newest evaluation (the run's own, not a confirmation)."""
+        return next(h["mean"] for h in reversed(self.history) if h["source"] == "eval")
+
     def _elapsed(self) -> float:
         return self._clock.segment()
 

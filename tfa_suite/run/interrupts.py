@@ -3,6 +3,9 @@
 The compiled loop returns to the host about twice a second; there the training loop
 checks for a request, writes a checkpoint and exits, so Ctrl-C or a scheduler's SIGTERM
 never loses more than the current call's work. A second signal stops at once.
+
+The run's caller can ask for the same stop (`StopRequest.early`): a tuner's pruner, told
+of an evaluation, ends a run that is doing worse than its peers, checkpoint written.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from contextlib import contextmanager
 class StopRequest:
     def __init__(self) -> None:
         self.signal_number: int | None = None
+        # Why the run's caller asked it to stop (e.g. "pruned ..."), else None.
+        self.early: str | None = None
 
     @property
     def requested(self) -> bool:
-        return self.signal_number is not None
+        return self.signal_number is not None or self.early is not None
 
     @property
     def exit_code(self) -> int:

@@ -37,6 +37,9 @@ class TrainResult:
     # wall_seconds is this process's; this is the run's, over every resumed segment
     # (None in a result.json written before it was recorded).
     total_wall_seconds: float | None = None
+    # Why the run's caller stopped it before its end (a tuner's pruner), else None; like a
+    # signal, it leaves a checkpoint to resume from and no export.
+    stopped_early: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,6 +90,7 @@ def make_result(
     train_steps: int,
     final: EpisodeStats | None,
     signal_number: int | None = None,
+    stopped_early: str | None = None,
 ) -> TrainResult:
     solved = record.evaluation.solved
     target = record.evaluation.target
@@ -106,6 +110,7 @@ def make_result(
         resumed_from_env_steps=record.resumed_from,
         stopped_by_signal=signal_number,
         total_wall_seconds=record.clock.total(),
+        stopped_early=stopped_early,
     )
 
 

@@ -10,6 +10,10 @@
 4. on a signal, a checkpoint and an early return; otherwise the run's end
    (`tfa_suite.run.outputs.finish_run`): export, reload, score, video and curve.
 
+A caller may pass `on_evaluation(env_steps, mean_return)`, told of each evaluation as it
+happens (not of those a resume restores); a reason it returns stops the run as a signal
+does, checkpoint written, so a tuner's pruner can end a run that lags its peers.
+
 It names no agent and no loop kind: what it logs besides the loss comes from the agent's
 `scalars`.
 """
@@ -47,13 +51,24 @@ class TrainingDiverged(UserError):
     """The loss became NaN or Inf."""
 
 
+# (env steps, mean greedy return) of an evaluation -> None to train on, or a reason to stop.
+EvaluationHook = Callable[[int, float], str | None]
+
+
 class Session:
-    def __init__(self, parts: Parts, target: float | None, start_time: float):
+    def __init__(
+        self,
+        parts: Parts,
+        target: float | None,
+        start_time: float,
+        on_evaluation: EvaluationHook | None = None,
+    ):
         self.parts = parts
         self.config = parts.config
         self.loop = parts.loop
         self.target = target
         self.start_time = start_time
+        self.on_evaluation = on_evaluation
         self.train_step = parts.built.agent.train_step_counter
 
     # --- 1. run dir and resume ------------------------------------------------------
@@ -86,13 +101,14 @@ class Session:
                 ckpt.save(steps)
             record.metrics.close()
             if stop.requested:
+                why = f" ({stop.early})" if stop.early else ""
                 print(
-                    f"stopped at env step {steps:,}; checkpoint saved in {run.checkpoints}. "
-                    "Run the same command to resume.",
+                    f"stopped at env step {steps:,}{why}; checkpoint saved in "
+                    f"{run.checkpoints}. Run the same command to resume.",
                     flush=True,
                 )
                 train_steps = int(self.train_step.numpy())
-                return make_result(record, steps, train_steps, None, stop.signal_number)
+                return make_result(record, steps, train_steps, None, stop.signal_number, stop.early)
         return finish_run(
             record, self.parts.built.greedy_policy, self.train_step, self.config.run, steps
         )
@@ -212,7 +228,8 @@ class Session:
         ckpt: RunCheckpoint,
         stop: StopRequest,
     ) -> bool:
-        """The events due at `steps`, in order; True when an evaluation solved the run."""
+        """The events due at `steps`, in order; True when an evaluation solved the run or
+        the caller's `on_evaluation` asked it to stop (`stop.early`)."""
         cfg = self.config.run
         if schedule.due("metrics", steps) or steps >= cfg.num_env_steps:
             schedule.advance("metrics", steps)
@@ -222,6 +239,10 @@ class Session:
             if record.evaluation(steps, int(self.train_step.numpy())) and cfg.stop_at_threshold:
                 record.progress.message(f"solved: greedy return >= {self.target:g}; stopping")
                 return True
+            if self.on_evaluation is not None:
+                stop.early = self.on_evaluation(steps, record.evaluation.latest_mean())
+                if stop.early:
+                    return True
         if schedule.due("checkpoint", steps):
             schedule.advance("checkpoint", steps)
             ckpt.save(steps)

@@ -23,9 +23,9 @@ from tfa_suite.precision import graph_precision
 from tfa_suite.run.build import Parts, build
 from tfa_suite.run.outputs import TrainResult, finished_result
 from tfa_suite.run.run_dir import RunDir
-from tfa_suite.run.session import Session, TrainingDiverged
+from tfa_suite.run.session import EvaluationHook, Session, TrainingDiverged
 
-__all__ = ["Parts", "TrainingDiverged", "build", "resolve_config", "train"]
+__all__ = ["EvaluationHook", "Parts", "TrainingDiverged", "build", "resolve_config", "train"]
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -54,12 +54,15 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train(config: TrainConfig, on_evaluation: EvaluationHook | None = None) -> TrainResult:
     """Trains, evaluates and exports one run under `config.run.root_dir`; resumes if it can.
 
     Everything that can be wrong with the input (env id, spaces, flags, root dir) is
     checked before the root dir is touched, and reported as a UserError. SIGINT and
     SIGTERM checkpoint and return early, with `stopped_by_signal` set.
+    `on_evaluation(env_steps, mean_return)`, if given, hears each evaluation as it
+    happens; a reason it returns stops the run the same way, with `stopped_early` set to
+    it (a tuner's pruner); without it, nothing changes.
     """
     start_time = time.monotonic()
     config = resolve_config(config)
@@ -75,7 +78,7 @@ def train(config: TrainConfig) -> TrainResult:
         training_env.warn_if_unbounded(spec)
         seed_everything(run.seed)
         parts = build(config)
-        session = Session(parts, target, start_time)
+        session = Session(parts, target, start_time, on_evaluation)
         try:
             finished = finished_result(RunDir(run.root_dir), config)  # reads only
             if finished is None:

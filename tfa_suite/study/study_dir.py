@@ -58,9 +58,11 @@ class Plan:
         return os.path.join(self.dir, FILES[name])
 
     def identity(self) -> dict[str, Any]:
-        """What a rerun must repeat to continue this study (JSON, as stored in it)."""
-        data = dict(fixed=self.fixed, seeds=self.seeds, seed=self.seed)
-        data["space"] = {name: repr(param) for name, param in self.space.items()}
+        """What a rerun must repeat to continue this study, by what it says to the user
+        (JSON, as the study stores it)."""
+        data: dict[str, Any] = {f"--{name}": value for name, value in self.fixed.items()}
+        data.update({"--seeds": self.seeds, "--seed": self.seed})
+        data.update({f"the range of --{n}": repr(p) for n, p in self.space.items()})
         return json.loads(json.dumps(strict_json(data)))
 
 
@@ -147,6 +149,8 @@ def write_plots(study: optuna.Study, plan: Plan) -> list[str]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
+    if best_trial(study) is None:
+        return [f"no {FILES['history']} or {FILES['importances']} yet: no trial has completed"]
     notes = []
     plots = {
         "history": optuna_plots.plot_optimization_history,

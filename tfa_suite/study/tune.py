@@ -3,8 +3,9 @@
     python experiments/tune.py --agent=ppo --env=CartPole-v1 --trials=20 --seeds=2
 
 - What is searched: the agent's `SEARCH_SPACE`, declared beside its config section and
-  reached through `tfa_suite.catalog.search_space`, changed by `--search_space=FIELD=...`.
-  Any train flag fixes its field instead: it is not searched, and best.cfg keeps it.
+  reached through `tfa_suite.catalog.search_space`, changed by `--search_space=FIELD=...`
+  (`tfa_suite.study.search_space`). Any train flag fixes its field instead: it is not
+  searched, and best.cfg keeps it.
 - A trial trains one run per seed (--seed, --seed + 1, ...) with `tfa_suite.run.train`.
   A run's value is its mean greedy return over its evaluations: the area under its
   learning curve, which rewards learning fast and is steadier than one evaluation. A run
@@ -18,13 +19,15 @@
   mean of the finished seeds' values and of seed k's evaluations so far, at step
   k * --num_env_steps + env steps: every trial is compared with the others at the same
   seed and the same point of that seed's run. A pruned run stops with its checkpoint
-  written (its dir resumes with `train.py`), and the trial counts as pruned.
-- The study lives in <study_root>/<study>/: study.db (SQLite), trial_NNNN/seedS/ (the
-  runs, each with a train.log of its progress), best.cfg, the plots and summary.txt, all
-  rewritten after every trial. Rerunning the same command continues the study: finished
-  trials are kept, a trial that was running when the process died is marked failed and
-  its parameters are tried again first, and trials are run until --trials have finished
-  (complete, pruned, or failed on their own: diverged, or an invalid combination).
+  written (`train.py --flagfile=<its run dir>/flags.txt` resumes it), and the trial
+  counts as pruned.
+- The study lives in <study_root>/<study>/ (`tfa_suite.study.study_dir`): study.db
+  (SQLite), trial_NNNN/seedS/ (the runs; their progress in trial_NNNN/train.log), and
+  best.cfg, the plots and summary.txt, rewritten after every trial. Rerunning the same
+  command continues the study: finished trials are kept, a trial that was running when
+  the process died is marked failed and its parameters are tried again first, and trials
+  are run until --trials have finished (complete, pruned, or failed on their own:
+  diverged, or an invalid combination).
   A lock file keeps a second process off a study that one is running, which is what
   makes it safe to fail, at start, every trial still marked running (Optuna's heartbeat
   would fail them only after a grace period).
@@ -44,7 +47,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tfa_suite import catalog
-from tfa_suite.config import TrainConfig, need, validate
+from tfa_suite.config import RunConfig, TrainConfig, need, validate
 from tfa_suite.errors import UserError
 from tfa_suite.precision import graph_precision
 from tfa_suite.run.outputs import TrainResult
@@ -88,7 +91,8 @@ def make_plan(settings: TuneSettings) -> Plan:
     need(settings.seeds >= 1, f"--seeds must be >= 1, not {settings.seeds}")
     need(settings.pruner_startup_trials >= 0, "--pruner_startup_trials must be >= 0")
     fields = dict(settings.fields)
-    agent, env = fields.setdefault("agent", "dqn"), fields.setdefault("env", "CartPole-v1")
+    agent = fields.setdefault("agent", RunConfig.agent)
+    env = fields.setdefault("env", RunConfig.env)
     catalog.agent_spec(agent)  # refuses an unknown agent
     need(
         "root_dir" not in fields,
@@ -138,9 +142,12 @@ def _check_same_study(study: optuna.Study, plan: Plan) -> None:
         study.set_user_attr("identity", plan.identity())
         return
     now = plan.identity()
-    changed = sorted(key for key in now if now[key] != stored.get(key))
+    changed = [key for key in {**stored, **now} if now.get(key) != stored.get(key)]
     if changed:
-        detail = "; ".join(f"{key}: {stored.get(key)} then, {now[key]} now" for key in changed)
+        detail = "; ".join(
+            f"{key}: {stored.get(key, 'unset')} then, {now.get(key, 'unset')} now"
+            for key in changed
+        )
         raise UserError(
             f"study {plan.dir} was started with other settings ({detail}); rerun it with the "
             "same flags (only --trials and the pruner's may change), or choose a new --study"

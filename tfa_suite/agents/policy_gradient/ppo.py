@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import tensorflow as tf
 from tf_agents.agents.ppo import ppo_clip_agent
@@ -39,7 +40,16 @@ from tfa_suite.agents.policy_gradient.common import (
     value_net,
 )
 from tfa_suite.agents.registry import ANY_ACTIONS, AgentSpec, register_agent
-from tfa_suite.config import RunConfig, _field, need, parse_layers
+from tfa_suite.config import (
+    Choice,
+    FloatRange,
+    IntRange,
+    RunConfig,
+    SearchParam,
+    _field,
+    need,
+    parse_layers,
+)
 
 
 @dataclasses.dataclass
@@ -72,6 +82,21 @@ class A2cConfig(PolicyGradientConfig):
 class PpoConfig(A2cConfig):
     gae_lambda: float = _field(0.95, "GAE lambda (Schulman et al. 2016)")
     clip_ratio: float = _field(0.2, "PPO's probability-ratio clip epsilon")
+
+    # What experiments/tune.py searches by default; rollout_steps, num_epochs and
+    # minibatch_size are the rollout loop's. Rollouts of a multiple of 64 steps split into
+    # minibatches of 32 or 64 (or 0: the whole rollout) whatever --num_envs is, so every
+    # combination is valid.
+    SEARCH_SPACE: ClassVar[dict[str, SearchParam]] = {
+        "learning_rate": FloatRange(1e-4, 3e-3, log=True),
+        "gamma": Choice((0.95, 0.98, 0.99, 0.995, 0.999)),
+        "gae_lambda": Choice((0.8, 0.9, 0.95, 0.98, 1.0)),
+        "clip_ratio": Choice((0.1, 0.2, 0.3)),
+        "entropy_coef": FloatRange(1e-6, 0.03, log=True),
+        "rollout_steps": Choice((64, 128, 256)),
+        "num_epochs": IntRange(1, 20),
+        "minibatch_size": Choice((0, 32, 64)),
+    }
 
     def validate(self, run: RunConfig) -> None:
         super().validate(run)
