@@ -12,7 +12,7 @@ ARGS   ?=
 TF_AGENTS := tf-agents==0.19.0
 
 .PHONY: install-analysis install-notebook aggregate tune
-.PHONY: help install train-cartpole train-atari train-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
+.PHONY: help install train-cartpole train-atari train-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay bench-profile bench-bound results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -44,6 +44,8 @@ help:
 	@echo "make results-onpolicy        docs/results.md's PPO / A2C / REINFORCE table (seeds 0-2)"
 	@echo "make bench-atari             Atari throughput, train-step variants and replay bytes (ARGS=--quick)"
 	@echo "make bench-replay            prioritized vs uniform replay: ms per sampled batch at 100k and 1M"
+	@echo "make bench-profile           where the seconds go in one PPO and one DQN CartPole run (ARGS=--quick)"
+	@echo "make bench-bound             train step and env step alone: the in-graph loops' bound (ARGS=--quick)"
 	@echo "make bench-scale             env steps/s with N = 1, 2, 4, 8 Ray actors, CartPole with and without a 5 ms step"
 	@echo "make lock                    re-resolve requirements/lock.txt from setup.cfg"
 
@@ -214,6 +216,18 @@ bench-atari: $(STAMP)
 # Prioritized replay's sum tree (sample + priority update) against uniform sampling.
 bench-replay: $(STAMP)
 	$(PY) benchmarks/bench_replay.py $(ARGS)
+
+# Where the time goes in one PPO (cartpole_ppo.cfg) and one DQN (cartpole.cfg) CartPole run,
+# seed 0, process start to solve: imports, config, build, traces, collection, train steps,
+# evaluations (~2 min on an idle machine; ARGS=--quick: short unsolved runs).
+bench-profile: $(STAMP)
+	$(PY) benchmarks/profile_run.py $(ARGS)
+
+# The in-graph loops' bound for the same two configs: the train step alone on a fixed batch,
+# the TF-native env step alone, their bound for the schedule, and the real loop's share of it
+# (~3 min on an idle machine; ARGS=--quick: ~1 min).
+bench-bound: $(STAMP)
+	$(PY) benchmarks/bench_bound.py $(ARGS)
 
 # docs/results.md's per-seed tables, each with its median and IQM and their 95% intervals
 # (rliable, so the analysis extra). SEEDS=0,1,2,3,4 runs five seeds instead of three.
