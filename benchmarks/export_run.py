@@ -111,6 +111,8 @@ def main() -> None:
         "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}"
         + (f" --target={args.target:g}" if args.target is not None else ""),
         "env": config["env"],
+        "agent": config["agent"],
+        "seed": config["seed"],
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
         # Atari: each env step is 4 emulator frames (frame skip).
         **(

@@ -134,12 +134,12 @@ def keep_liquid(months: float) -> Policy:
 LIQUID_MONTHS = (0, 1, 2, 3, 4, 6, 9, 12, 18, 24)
 
 
-def best_keep_liquid(params: FinanceParams, seeds: np.ndarray) -> tuple[float, float]:
+def best_keep_liquid(params: FinanceParams, seeds: np.ndarray) -> tuple[float, dict[str, float]]:
     """The `keep_liquid` months with the highest mean gain on `seeds` (the selection
-    lives), and that mean."""
+    lives), and every candidate's mean gain there, by months."""
     means = [simulate(keep_liquid(m), params, seeds, "").gain.mean() for m in LIQUID_MONTHS]
     best = int(np.argmax(means))
-    return float(LIQUID_MONTHS[best]), float(means[best])
+    return float(LIQUID_MONTHS[best]), {f"{m:g}": float(v) for m, v in zip(LIQUID_MONTHS, means)}
 
 
 MAX_GRID_STEPS = 20  # 0.05: 1,771 allocations; finer grids take minutes and gigabytes
@@ -335,7 +335,7 @@ def score(
     log(f"searching {len(grid)} fixed allocations and {len(LIQUID_MONTHS)} liquid buffers "
         f"on {lives} selection lives ...")  # fmt: skip
     best_weights, _ = grid_search(params, selection, grid_step)
-    months, _ = best_keep_liquid(params, selection)
+    months, buffers = best_keep_liquid(params, selection)
     outcomes = [
         simulate(learned_policy, params, seeds, name, params.decision_months),
         simulate(fixed(best_weights), params, seeds,
@@ -346,7 +346,11 @@ def score(
         simulate(fixed(np.full(4, 0.5)), params, seeds, "fixed 0.5/0.5/0.5/0.5 (the course's)"),
         simulate(uniform_random(0), params, seeds, "uniform random"),
     ]  # fmt: skip
-    chosen = {"best_fixed_weights": best_weights.tolist(), "best_rule_liquid_months": months}
+    chosen = {
+        "best_fixed_weights": best_weights.tolist(),
+        "best_rule_liquid_months": months,
+        "liquid_months_selection_gains": buffers,  # mean $M on the selection lives
+    }
     return outcomes, chosen
 
 
