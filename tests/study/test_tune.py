@@ -152,21 +152,25 @@ def test_the_feed_reports_running_values_and_the_median_rule_prunes_a_worse_tria
     study = optuna.create_study(
         direction="maximize", pruner=optuna.pruners.MedianPruner(1, n_warmup_steps=0)
     )
-    # Two seeds of 1,000 env steps each: seed 1's evaluation at its env step 100 is step 1,100.
+    # Two seeds of 1,000 env steps, evaluated every 100: seed 1's evaluation at its env
+    # step 130 is on the grid at 100, so step 1,100.
     good = study.ask()
-    feed = PrunerFeed(good, num_env_steps=1_000)
+    feed = PrunerFeed(good, num_env_steps=1_000, eval_interval=100)
     assert feed(100, 100.0) is None and feed(200, 300.0) is None  # no trial to compare with
     feed.next_seed(200.0)
-    assert feed(100, 400.0) is None
+    assert feed(130, 400.0) is None
     # The running value: the mean of seed 0's 200 and seed 1's evaluations so far (400).
     study.tell(good, 300.0)
     assert study.trials[0].intermediate_values == {100: 100.0, 200: 200.0, 1_100: 300.0}
 
+    # Other rollout sizes put the first evaluation at 112 env steps, not 100: the same
+    # point of the run, so it is compared with the first trial's there and pruned. (On
+    # raw env steps the median rule found no trial to compare with and pruned nothing.)
     worse = study.ask()
-    reason = PrunerFeed(worse, num_env_steps=1_000)(100, 10.0)
+    reason = PrunerFeed(worse, num_env_steps=1_000, eval_interval=100)(112, 10.0)
     assert reason is not None and "pruned" in reason
     better = study.ask()
-    assert PrunerFeed(better, num_env_steps=1_000)(100, 150.0) is None
+    assert PrunerFeed(better, num_env_steps=1_000, eval_interval=100)(104, 150.0) is None
 
 
 def test_a_run_told_to_stop_at_an_evaluation_stops_there_and_resumes(tmp_path, tiny_config):

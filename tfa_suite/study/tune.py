@@ -17,7 +17,8 @@
 - The pruner is the median rule, fed by the runs' own evaluations as they happen
   (`on_evaluation`). At each evaluation of seed k it hears the trial's running value, the
   mean of the finished seeds' values and of seed k's evaluations so far, at step
-  k * --num_env_steps + env steps: every trial is compared with the others at the same
+  k * --num_env_steps + env steps (rounded down to the --eval_interval grid): every
+  trial is compared with the others at the same
   seed and the same point of that seed's run. A pruned run stops with its checkpoint
   written (`train.py --flagfile=<its run dir>/flags.txt` resumes it), and the trial
   counts as pruned.
@@ -201,12 +202,21 @@ class PrunerFeed:
     """The `on_evaluation` of a trial's runs: reports its running value to the pruner at
     each evaluation and stops the run when the pruner says so."""
 
-    def __init__(self, trial: optuna.Trial, num_env_steps: int):
+    def __init__(self, trial: optuna.Trial, num_env_steps: int, eval_interval: int):
         self.trial = trial
         self.num_env_steps = num_env_steps
+        self.eval_interval = eval_interval
         self.seed_values: list[float] = []  # of the seeds run to their end
         self.evaluations: list[float] = []  # of the seed being run
         self.value = float("nan")  # the running value last reported
+
+    def step(self, env_steps: int) -> int:
+        """The pruner's step for an evaluation at `env_steps` of the current seed: on the
+        grid of --eval_interval, since the median rule compares trials only at equal steps
+        and an evaluation lands wherever the iteration that crossed the interval ended
+        (2,483 env steps in one trial, 2,492 in another with other rollout sizes)."""
+        on_grid = env_steps // self.eval_interval * self.eval_interval
+        return len(self.seed_values) * self.num_env_steps + on_grid
 
     def next_seed(self, finished_value: float | None = None) -> None:
         if finished_value is not None:
@@ -217,7 +227,7 @@ class PrunerFeed:
         self.evaluations.append(mean)
         values = [*self.seed_values, statistics.fmean(self.evaluations)]
         self.value = statistics.fmean(values)
-        self.trial.report(self.value, len(self.seed_values) * self.num_env_steps + env_steps)
+        self.trial.report(self.value, self.step(env_steps))
         if self.trial.should_prune():
             return f"pruned: value {self.value:.1f} is below the median of earlier trials"
         return None
@@ -248,7 +258,7 @@ def _train_seeds(plan: Plan, trial: optuna.Trial, params: dict[str, Any]) -> Out
 
     A combination the config refuses, or a run whose loss diverges, fails the trial (it
     counts toward --trials); any other error ends the study, the trial to be retried."""
-    feed = PrunerFeed(trial, plan.base.run.num_env_steps)
+    feed = PrunerFeed(trial, plan.base.run.num_env_steps, plan.base.run.eval_interval)
     for k in range(plan.seeds):
         try:
             config = trial_config(plan, trial.number, params, k)
