@@ -118,7 +118,8 @@ SUITES = {
             Entry("tabular_q (FrozenLake, deterministic)",
                   "experiments/configs/frozenlake_tabular.cfg",
                   "FrozenLake-v1 deterministic (1.0)",
-                  "make train-tabular TABULAR_ENV=frozenlake ARGS='" + NOT_SLIPPERY_ARGS + "'",
+                  "make train-tabular TABULAR_ENV=frozenlake ARGS=\"--env_kwargs='{\\\"is_slippery"
+                  "\\\": false}' --target_return=1.0\"",
                   NOT_SLIPPERY),
             _own_config("dqn (FrozenLake, slippery)", "experiments/configs/frozenlake_dqn.cfg",
                         "FrozenLake-v1 slippery (≥ 0.70)"),
@@ -181,19 +182,29 @@ def run(cmd: list[str]) -> tuple[str, float]:
 
 
 def evaluate(policy_dir: str, seed: int, episodes: int) -> float:
-    out, _ = run(
-        [
-            sys.executable,
-            "experiments/evaluate.py",
-            f"--policy_dir={policy_dir}",
-            f"--seed={seed}",
-            f"--episodes={episodes}",
-        ]
-    )
-    match = re.search(r"return (-?[\d.]+) ± ([\d.]+)", out)
-    if not match:
-        sys.exit(f"error: cannot read evaluate.py output:\n{out}")
-    return float(match.group(1))
+    """evaluate.py's mean return, read from its --json record at full precision (its
+    printed line rounds to 0.1, too coarse for FrozenLake's success rates)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        record = os.path.join(tmp, "eval.json")
+        run(
+            [
+                sys.executable,
+                "experiments/evaluate.py",
+                f"--policy_dir={policy_dir}",
+                f"--seed={seed}",
+                f"--episodes={episodes}",
+                f"--json={record}",
+            ]
+        )
+        with open(record) as f:
+            return float(json.load(f)["mean"])
+
+
+def score(value: float) -> str:
+    """A return as the tables print it: 0.1 for CartPole's hundreds, 0.01 for rates."""
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def train_and_score(entry: Entry, seed: int, out_dir: str, suite: str) -> dict:
@@ -231,7 +242,7 @@ def markdown(rows: list[dict], start: str, end: str, with_agent: bool) -> list[s
     table = [
         start,
         head + "| seed | solved | env steps | gradient steps | s to solve (in run) | process "
-        "wall s | eval at stop (10 ep.) | evaluate.py, same 10 seeds | evaluate.py, 100 "
+        "wall s | eval at stop | evaluate.py, same 10 seeds | evaluate.py, 100 "
         "unseen episodes |",
         "|---" * (10 if with_agent else 9) + "|",
     ]
@@ -242,8 +253,8 @@ def markdown(rows: list[dict], start: str, end: str, with_agent: bool) -> list[s
             + f"| {r['seed']} | {'yes' if r['solved'] else 'no'} | {r['env_steps']:,} | "
             f"{r['train_steps']:,} | {'–' if seconds is None else f'{seconds:.1f}'} | "
             f"{r['process_wall_seconds']:.1f}{' (shared)' if r.get('shared_machine') else ''} | "
-            f"{r['eval_return_at_stop']:.1f} | {r['evaluate_py_same_seeds']:.1f} | "
-            f"{r['evaluate_py_100_unseen']:.1f} |"
+            f"{score(r['eval_return_at_stop'])} | {score(r['evaluate_py_same_seeds'])} | "
+            f"{score(r['evaluate_py_100_unseen'])} |"
         )
     table.append(end)
     return table
@@ -276,9 +287,9 @@ def interval_table(rows: list[dict], start: str, end: str) -> list[str]:
         table.append(
             f"| {agent} | {', '.join(str(r['seed']) for r in rs)} | "
             f"{sum(r['solved'] for r in rs)}/{len(rs)} | "
-            f"{float(np.median([r['env_steps'] for r in rs])):,.0f} | {e['median']:.2f} "
-            f"[{e['median_ci'][0]:.2f}, {e['median_ci'][1]:.2f}] | {e['iqm']:.2f} "
-            f"[{e['iqm_ci'][0]:.2f}, {e['iqm_ci'][1]:.2f}] |"
+            f"{float(np.median([r['env_steps'] for r in rs])):,.0f} | {score(e['median'])} "
+            f"[{score(e['median_ci'][0])}, {score(e['median_ci'][1])}] | {score(e['iqm'])} "
+            f"[{score(e['iqm_ci'][0])}, {score(e['iqm_ci'][1])}] |"
         )
     table.append(end)
     return table
