@@ -112,3 +112,14 @@ def test_a_frozen_lake_run_exports_a_policy_of_the_raw_integers(agent, tmp_path,
     assert policy.action(np.arange(16, dtype=np.int64)).shape == (16,)
     scores = policy.evaluate(episodes=3, seed=config.run.eval_seed)
     assert scores.mean == pytest.approx(result.final_eval_mean)
+
+
+def test_a_frozen_lake_table_is_checkpointed_and_resumed(tmp_path, tiny_config):
+    config = tiny_config(
+        tmp_path / "run", agent="tabular_q", env="FrozenLake-v1", env_kwargs=DETERMINISTIC,
+        backend="python", num_env_steps=300, eval_episodes=2,
+    )  # fmt: skip
+    first = train(config)
+    longer = train(config.replace(num_env_steps=600))
+    assert longer.resumed_from_env_steps == first.env_steps
+    assert longer.env_steps >= 600 and longer.train_steps > first.train_steps
