@@ -247,29 +247,33 @@ def _save(fig, path: str) -> None:  # noqa: ANN001
 
 
 def plot_intervals(summary: dict, path: str) -> None:
-    """Median and IQM with their 95% intervals, one row per group (rliable's plot)."""
+    """Median and IQM with their 95% intervals, one panel per env (scores on different
+    envs share no scale), a row per agent."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from rliable import plot_utils
+    import matplotlib.pyplot as plt
 
-    names = list(summary["groups"])
-    points = {
-        n: np.array([summary["groups"][n]["median"], summary["groups"][n]["iqm"]]) for n in names
-    }
-    intervals = {
-        n: np.array(
-            [
-                [summary["groups"][n]["median_ci"][0], summary["groups"][n]["iqm_ci"][0]],
-                [summary["groups"][n]["median_ci"][1], summary["groups"][n]["iqm_ci"][1]],
-            ]
-        )
-        for n in names
-    }
-    fig, _ = plot_utils.plot_interval_estimates(
-        points, intervals, metric_names=["Median", "IQM"], algorithms=names,
-        xlabel="final greedy return",
-    )  # fmt: skip
+    by_env: dict[str, list[str]] = {}
+    for name in summary["groups"]:
+        by_env.setdefault(name.split(" on ", 1)[1], []).append(name)
+    fig, axes = plt.subplots(
+        len(by_env), 1, figsize=(7, 1.2 + 0.7 * len(summary["groups"])), squeeze=False
+    )
+    for ax, (env, names) in zip(axes[:, 0], sorted(by_env.items())):
+        for row, name in enumerate(names):
+            g = summary["groups"][name]
+            for offset, (stat, color) in enumerate((("median", "tab:blue"), ("iqm", "tab:orange"))):
+                low, high = g[f"{stat}_ci"]
+                y = row + 0.15 * (offset * 2 - 1)
+                ax.plot([low, high], [y, y], color=color, linewidth=6, alpha=0.5)
+                ax.plot([g[stat]], [y], "|", color="black", markersize=12)
+        ax.set_yticks(range(len(names)), [n.split(" on ")[0] for n in names])
+        ax.set_ylim(-0.6, len(names) - 0.4)
+        ax.set_title(f"{env}: median (blue) and IQM (orange), 95% CIs")
+        ax.set_xlabel("final greedy return")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
     _save(fig, path)
 
 
