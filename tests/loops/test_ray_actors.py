@@ -275,3 +275,63 @@ def failing_cartpole(**kwargs):  # noqa: ANN003, ANN201
             return super().step(action)
 
     return TimeLimit(Failing(**kwargs), 500)
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live processes whose parent is `pid`, with their command lines."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().split(")")[-1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found[int(entry)] = command
+    return found
+
+
+def test_a_lost_ray_node_is_one_line_and_the_rerun_resumes(tmp_path, binaries):
+    """Killing Ray's dashboard agent takes the raylet down with it (fate sharing), as an
+    out-of-memory kill would: the learner is ended by Ray, and the run says why."""
+    root = str(tmp_path / "run")
+    argv = [*RUN_FLAGS, "--num_env_steps=6000", "--video_episodes=0", f"--root_dir={root}"]
+    proc = binaries.start(
+        "experiments/train.py", *argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            folder = os.path.join(root, "checkpoints")
+            if re.search(r"step +\d", line) and os.path.isdir(folder) and os.listdir(folder):
+                break
+        else:
+            pytest.fail("no checkpoint:\n" + "".join(lines))
+        raylets = [p for p, c in children(proc.pid).items() if "raylet/raylet" in c]
+        assert len(raylets) == 1, children(proc.pid)
+        agents = [p for p, c in children(raylets[0]).items() if "dashboard" in c.lower()]
+        assert agents, children(raylets[0])
+        os.kill(agents[0], signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=120)
+        lines.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(lines)
+    assert proc.returncode != 0, output
+    lost = [ln for ln in output.splitlines() if "Ray node" in ln]
+    assert len(lost) == 1 and "rerunning the same command resumes" in lost[0], output
+    assert "Traceback" not in output
+
+    resumed = binaries.run("experiments/train.py", *argv)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert re.search(r"resumed from .*ckpt-\d+ at env step", resumed.stdout)
+    assert "Ray node" not in resumed.stdout + resumed.stderr
+    assert json.load(open(os.path.join(root, "result.json")))["env_steps"] >= 6000

@@ -6,6 +6,7 @@ are in tests/loops/test_ray_actors.py (`make test-ray`).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -21,6 +22,8 @@ from tfa_suite.errors import UserError
 from tfa_suite.loops.ray.config import RayConfig, ray_installed
 from tfa_suite.loops.ray.pool import actor_seed
 from tfa_suite.loops.ray.runtime import failure_line
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_missing_ray_is_one_line_that_says_how_to_install_it(binaries):
@@ -150,3 +153,57 @@ def test_apex_exploration_needs_the_agents_hook(tiny_config):
     config = tiny_config(agent="ddpg", num_actors=2, actor_exploration="apex")
     with pytest.raises(UserError, match="--actor_exploration=apex needs per-actor exploration"):
         build(config)
+
+
+def _sentinel_module():
+    """sentinel.py as the learner runs it: a standalone script, loaded from its path."""
+    import importlib.util
+
+    path = os.path.join(REPO, "tfa_suite", "loops", "ray", "sentinel.py")
+    spec = importlib.util.spec_from_file_location("sentinel", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "said, raylet_up, reported",
+    [
+        ("done\n", True, False),  # a normal shutdown
+        ("done\n", False, False),  # a normal shutdown stops a local raylet too
+        ("", True, False),  # the learner died first (killed by hand): not the node
+        ("", False, True),  # the raylet was gone when the learner ended: the node was lost
+    ],
+)
+def test_the_sentinel_reports_a_lost_node_and_nothing_else(tmp_path, said, raylet_up, reported):
+    import io
+    import socket
+
+    sentinel = _sentinel_module()
+    path = str(tmp_path / "raylet")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    if not raylet_up:
+        server.close()  # the socket file stays, refusing connections, as a dead raylet's
+    err = io.StringIO()
+    try:
+        assert sentinel.watch(path, io.StringIO(said), err) is reported
+    finally:
+        server.close()
+    lines = err.getvalue().splitlines()
+    assert lines == ([sentinel.NODE_LOST] if reported else [])
+    if reported:
+        assert "Ray node" in lines[0] and "rerunning the same command resumes" in lines[0]
+
+
+def test_the_sentinel_script_imports_nothing_heavy():
+    # It must start in milliseconds beside a learner that is losing its node.
+    proc = subprocess.run(
+        [sys.executable, "-I", "-X", "importtime", os.path.join(REPO, "tfa_suite", "loops",
+         "ray", "sentinel.py"), "/nonexistent/socket"],
+        input="done\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not {"tensorflow", "ray", "tfa_suite", "numpy"} & imported

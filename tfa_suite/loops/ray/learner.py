@@ -51,7 +51,7 @@ from tfa_suite.errors import UserError
 from tfa_suite.loops.base import LoopBase, LoopInputs
 from tfa_suite.loops.ray.config import RayConfig
 from tfa_suite.loops.ray.pool import ActorPool, Call, Weights
-from tfa_suite.loops.ray.runtime import import_ray, init_ray
+from tfa_suite.loops.ray.runtime import Sentinel, import_ray, init_ray
 from tfa_suite.loops.ray.worker import ActorRecipe
 from tfa_suite.loops.replay import ReplayConfig, ReplayCore
 
@@ -122,6 +122,7 @@ class RayLearnerLoop(LoopBase):
         )
         self.pool: ActorPool | None = None
         self._started_ray = False
+        self._sentinel: Sentinel | None = None
         self._queues: list[collections.deque] = [collections.deque() for _ in range(self._count)]
         self._version = 0  # of the policy weights; bumped by every train call
         self._put: tuple[int, Any] | None = None  # (version, ObjectRef) last sent
@@ -235,6 +236,9 @@ class RayLearnerLoop(LoopBase):
             self.pool.close()
             self.pool = None
         self._put = None
+        if self._sentinel is not None:
+            self._sentinel.stand_down()
+            self._sentinel = None
         if self._started_ray:
             self._ray.shutdown()
             self._started_ray = False
@@ -244,6 +248,7 @@ class RayLearnerLoop(LoopBase):
     def _started_pool(self) -> ActorPool:
         if self.pool is None:
             self._started_ray = init_ray(self._ray_cfg.ray_address, self._count)
+            self._sentinel = Sentinel.start(self._ray)
             pool = ActorPool(
                 self._ray, self._ray_cfg, self._recipe, self.env_step_count, self.weights
             )

@@ -5,9 +5,12 @@ Nothing here imports Ray until a function is called, so the suite runs without i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 from tfa_suite.errors import UserError
@@ -134,3 +137,38 @@ def failure_reason(ray, error: BaseException) -> str:  # noqa: ANN001
         return "its process died (killed, or out of memory)"
     lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
     return f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+
+
+@dataclasses.dataclass
+class Sentinel:
+    """The learner's end of `sentinel.py`, the process that reports a lost Ray node.
+
+    Started once Ray is up; `stand_down()` before a normal shutdown. Where the raylet's
+    socket is not known (a Ray without the attribute), no sentinel runs.
+    """
+
+    process: subprocess.Popen
+
+    @classmethod
+    def start(cls, ray) -> Sentinel | None:  # noqa: ANN001
+        node = getattr(getattr(ray, "_private", None), "worker", None)
+        node = getattr(getattr(node, "global_worker", None), "node", None)
+        socket_path = getattr(node, "raylet_socket_name", None)
+        if not socket_path:
+            return None
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sentinel.py")
+        process = subprocess.Popen(
+            [sys.executable, "-I", script, socket_path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        return cls(process)
+
+    def stand_down(self) -> None:
+        try:
+            self.process.stdin.write("done\n")
+            self.process.stdin.close()
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
