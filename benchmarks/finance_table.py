@@ -6,8 +6,8 @@ Each argument is a folder with a finance_report.json that experiments/finance_re
 wrote (copied into results/ by benchmarks/export_run.py). Every report must have scored
 the same held-out lives (the same report seed and count), so their rows are comparable:
 one row per learned policy (labelled with its agent, seed and folder), then the rules
-from the first report. Written between the `finance-table` markers of docs/finance.md
-and README.md.
+from the first report. Written between the `finance-table` markers of docs/finance.md,
+and of README.md with only the two best rules.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def row(r: dict, label: str) -> str:
     )
 
 
-def table(reports: list[dict]) -> list[str]:
+def table(reports: list[dict], rules: int | None = None) -> list[str]:
+    """The learned rows, then the first report's rules (the first `rules` of them)."""
     first = reports[0]
     for r in reports[1:]:
         if (r["report_seed"], r["lives"]) != (first["report_seed"], first["lives"]):
@@ -57,7 +58,7 @@ def table(reports: list[dict]) -> list[str]:
         learned = r["rows"][0]
         label = f"{learned['policy']}, seed {r['seed']} (`{r['folder']}`)"
         lines.append(row(learned, label))
-    lines += [row(r, r["policy"]) for r in first["rows"][1:]]
+    lines += [row(r, r["policy"]) for r in first["rows"][1:][:rules]]
     return lines
 
 
@@ -78,10 +79,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+")
     args = parser.parse_args()
-    lines = table([load(f) for f in args.folders])
+    reports = [load(f) for f in args.folders]
+    lines = table(reports)
     print("\n".join(lines))
-    for doc in ("docs/finance.md", "README.md"):
-        write(os.path.join(REPO, doc), lines)
+    write(os.path.join(REPO, "docs", "finance.md"), lines)
+    # The README keeps the learned rows and the two best rules; the rest are in the docs.
+    write(os.path.join(REPO, "README.md"), table(reports, rules=2))
 
 
 if __name__ == "__main__":
