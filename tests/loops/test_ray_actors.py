@@ -296,8 +296,8 @@ def children(pid: int) -> dict[int, str]:
 
 
 def test_a_lost_ray_node_is_one_line_and_the_rerun_resumes(tmp_path, binaries):
-    """Killing Ray's dashboard agent takes the raylet down with it (fate sharing), as an
-    out-of-memory kill would: the learner is ended by Ray, and the run says why."""
+    """The learner's raylet killed mid-run, as an out-of-memory kill would take it: the
+    learner is ended by Ray, and the run says why."""
     root = str(tmp_path / "run")
     argv = [*RUN_FLAGS, "--num_env_steps=6000", "--video_episodes=0", f"--root_dir={root}"]
     proc = binaries.start(
@@ -316,10 +316,11 @@ def test_a_lost_ray_node_is_one_line_and_the_rerun_resumes(tmp_path, binaries):
             pytest.fail("no checkpoint:\n" + "".join(lines))
         raylets = [p for p, c in children(proc.pid).items() if "raylet/raylet" in c]
         assert len(raylets) == 1, children(proc.pid)
-        agents = [p for p, c in children(raylets[0]).items() if "dashboard" in c.lower()]
-        assert agents, children(raylets[0])
-        os.kill(agents[0], signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=120)
+        # The raylet itself, as the OOM killer would take it. (Killing the dashboard agent
+        # takes the raylet down too, but only after its health check notices, which on a
+        # loaded machine took longer than this test waits.)
+        os.kill(raylets[0], signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=300)
         lines.append(rest)
     finally:
         if proc.poll() is None:
