@@ -424,7 +424,13 @@ def test_non_finite_values_are_refused_where_they_cannot_work(fields, message):
 
 
 def test_nan_stays_allowed_where_it_means_unset():
-    validate(make_config(agent="sac", target_entropy=NAN, target_return=NAN))
+    config = make_config(agent="sac", target_entropy=NAN, target_return=NAN)
+    validate(config)  # raises UserError if NaN were refused here
+    assert math.isnan(config.agent.target_entropy) and math.isnan(config.run.target_return)
+    # Allowed because NaN is these fields' own default, meaning "unset".
+    defaults = {f.name: f.default for f in dataclasses.fields(config.agent)}
+    defaults.update({f.name: f.default for f in dataclasses.fields(config.run)})
+    assert math.isnan(defaults["target_entropy"]) and math.isnan(defaults["target_return"])
 
 
 def test_config_json_is_strict_json_and_reads_back_nan(tmp_path):

@@ -116,10 +116,17 @@ def test_a_declared_search_space_names_only_fields_its_agent_takes(agent):
 @pytest.mark.parametrize("num_envs", [1, 3, 8])
 def test_every_rollout_and_minibatch_that_ppo_draws_fits_any_number_of_envs(num_envs):
     space = catalog.search_space("ppo")
+    refused, accepted = [], 0
     for rollout_steps in space["rollout_steps"].options:
         for minibatch_size in space["minibatch_size"].options:
             values = dict(rollout_steps=rollout_steps, minibatch_size=minibatch_size)
-            validate(catalog.make_config(agent="ppo", num_envs=num_envs, **values))
+            try:
+                validate(catalog.make_config(agent="ppo", num_envs=num_envs, **values))
+                accepted += 1
+            except UserError as e:
+                refused.append((values, str(e)))
+    assert refused == []
+    assert accepted == len(space["rollout_steps"].options) * len(space["minibatch_size"].options)
 
 
 def test_search_space_flags_add_or_replace_ranges_and_given_fields_are_not_searched():
