@@ -30,11 +30,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from solve_bench import (
     DOC,
     REPO,
+    OneLineParser,
     cpu_stall_seconds,
     fail,
     fmt,
@@ -385,11 +386,6 @@ def markdown(report: Mapping[str, Any], sentence: Callable[[Any], str] = machine
     return "\n".join([*lines, "", "What is measured: " + report["measured"]])
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        fail(message)
-
-
 def parse_configs(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names or set(names) - set(CONFIGS):
@@ -398,7 +394,7 @@ def parse_configs(text: str) -> list[str]:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 repeat of ~1 s per figure")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (5)")
     parser.add_argument("--seconds", type=float, default=None, help="per timed run (3; quick 1)")

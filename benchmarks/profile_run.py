@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "profile.json"
@@ -631,21 +631,11 @@ def profile_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return run
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line and exit status 2, as the suites do
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def parse_configs(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names or set(names) - set(CONFIGS):
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(CONFIGS)}, not {text!r}")
-    return list(dict.fromkeys(names))
-
-
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description=__doc__.splitlines()[0])
+    from bench_bound import parse_configs  # the same two configs, by the same names
+    from solve_bench import OneLineParser
+
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--quick", action="store_true", help="short env-step budgets (unsolved), 1 import run, "
         "1 repeat of 0.5 s for the split")  # fmt: skip

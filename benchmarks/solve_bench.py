@@ -209,8 +209,10 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse's own: usage lines, then the error
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one `error:` line and exit status 2 (`fail`), not usage."""
+
+    def error(self, message: str) -> NoReturn:
         fail(message)
 
 
@@ -228,7 +230,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def make_parser(suite: Suite) -> argparse.ArgumentParser:
-    parser = _Parser(description=suite.title)
+    parser = OneLineParser(description=suite.title)
     names = ", ".join(suite.systems)
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="comma-separated")
     parser.add_argument("--systems", default=",".join(suite.systems), help=names)
