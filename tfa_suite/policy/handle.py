@@ -13,26 +13,21 @@ import os
 import numpy as np
 
 from tfa_suite.errors import UserError
-from tfa_suite.policy.episodes import VideoUnavailable, record_video, run_episodes
+from tfa_suite.policy.episodes import (
+    EpisodeStats,
+    VideoUnavailable,
+    record_video,
+    run_episodes,
+)
 from tfa_suite.policy.saved import SavedPolicy
 
 
-@dataclasses.dataclass(frozen=True)
-class Evaluation:
-    """Greedy returns of whole episodes; episode i was reset with `seed + i`."""
+@dataclasses.dataclass
+class Evaluation(EpisodeStats):
+    """Greedy returns of whole episodes (`EpisodeStats`: returns, lengths, cut, mean, std);
+    episode i was reset with `seed + i`."""
 
-    returns: np.ndarray
-    lengths: np.ndarray
-    seed: int
-    cut: int = 0  # episodes stopped at the step cap before they ended
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.returns))
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.returns))
+    seed: int = dataclasses.field(default=0, kw_only=True)
 
     def __str__(self) -> str:
         return f"return {self.mean:.1f} ± {self.std:.1f} over {len(self.returns)} episodes"
@@ -84,7 +79,7 @@ class Policy:
             )  # fmt: skip
         except UserError as e:
             raise self._saved.env_error(e) from None
-        return Evaluation(stats.returns, stats.lengths, seed, stats.cut)
+        return Evaluation(stats.returns, stats.lengths, stats.cut, seed=seed)
 
     def video(
         self,
