@@ -352,7 +352,11 @@ def write_summary(readme_text: str) -> str:
 
 
 def write_tables(
-    table: list[str], start: str, end: str, results_doc: str = RESULTS_DOC, readme: str = README
+    table: list[str],
+    start: str,
+    end: str,
+    results_doc: str = RESULTS_DOC,
+    readme: str | None = README,
 ) -> None:
     """The suite's table between its markers in `results_doc`, and the agents table (from
     every suite's saved runs) between its markers in `readme`."""
@@ -365,6 +369,8 @@ def write_tables(
     else:
         name = os.path.relpath(results_doc, REPO)
         print(f"note: {name} has no {start} markers; the table is printed only")
+    if readme is None:
+        return
     with open(readme) as f:
         text = f.read()
     with open(readme, "w") as f:
@@ -451,7 +457,7 @@ def write_suite_tables(suite: str, rows: list[dict]) -> None:
     print("\n".join(table[1:-1]))
     start, end = f"<!-- {suite}-intervals:start -->", f"<!-- {suite}-intervals:end -->"
     intervals = interval_table(rows, start, end)
-    write_tables(intervals, start, end)
+    write_tables(intervals, start, end, readme=None)  # the README's table was just written
     print("\n".join(intervals[1:-1]))
 
 
