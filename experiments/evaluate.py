@@ -13,8 +13,13 @@ from absl import app, flags
 import tfa_suite  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 from tfa_suite.cli import run_main
 
-flags.DEFINE_string("policy_dir", None, "exported policy: <root_dir>/policy of a run")
-flags.DEFINE_integer("episodes", 10, "number of greedy episodes")
+flags.DEFINE_string(
+    "policy_dir",
+    None,
+    "exported policy: <root_dir>/policy of a run (greedy), or <root_dir>/policy_sampled "
+    "(a policy gradient's sampling policy, from --export_sampled_policy)",
+)
+flags.DEFINE_integer("episodes", 10, "number of episodes")
 flags.DEFINE_integer("seed", 0, "episode i is reset with seed + i")
 flags.DEFINE_string("video", "", "write an MP4 of the first --video_episodes episodes here")
 flags.DEFINE_integer("video_episodes", 1, "episodes in the video")

@@ -45,6 +45,7 @@ def test_tiny_run_of_every_agent(agent, tmp_path, tiny_config):
     checkpoints = os.listdir(tmp_path / agent / "checkpoints")
     assert f"ckpt-{result.env_steps}.index" in checkpoints
     policy = SavedPolicy(str(tmp_path / agent / "policy"))
+    assert not os.path.exists(tmp_path / agent / "policy_sampled")  # only when asked
     assert policy.train_step == result.train_steps
     stats = run_episodes(policy, policy.env_spec, run.eval_episodes, seed=run.eval_seed)
     assert stats.mean == pytest.approx(result.final_eval_mean, abs=1e-6)

@@ -101,5 +101,8 @@ class BuiltAgent:
     initial_collect_policy: tf_policy.TFPolicy
     # What the agent's loop kind asks of it.
     hooks: ReplayHooks | RolloutHooks
+    # Exported to <root_dir>/policy_sampled beside the greedy policy when set: a stochastic
+    # policy worth scoring on its own (a policy gradient's sampling policy, on request).
+    sampled_policy: tf_policy.TFPolicy | None = None
     # Name -> zero-argument function of a scalar, logged with every metrics row.
     scalars: dict[str, Callable[[], tf.Tensor]] = dataclasses.field(default_factory=dict)

@@ -115,11 +115,24 @@ def make_result(
 
 
 def finish_run(
-    record: RunRecord, policy: Any, train_step: tf.Variable, cfg: RunConfig, steps: int
+    record: RunRecord,
+    policy: Any,
+    train_step: tf.Variable,
+    cfg: RunConfig,
+    steps: int,
+    sampled_policy: Any | None,
 ) -> TrainResult:
-    """Exports `policy`, then proves the export works by scoring and filming it."""
+    """Exports `policy`, then proves the export works by scoring and filming it.
+
+    A `sampled_policy` (the agent's, on request) is exported too and reloaded to prove it
+    loads; it is not scored here (evaluate.py scores either export).
+    """
     run, setup = record.dir, record.evaluation.setup
     export_policy(policy, run.policy, setup.spec, train_step)
+    if sampled_policy is not None:
+        export_policy(sampled_policy, run.policy_sampled, setup.spec, train_step)
+        SavedPolicy(run.policy_sampled)
+        print(f"exported sampled policy {run.policy_sampled}", flush=True)
     saved = SavedPolicy(run.policy)
     play = dict(
         seed=setup.seed, max_steps=setup.max_episode_steps, sticky_actions=setup.sticky_actions

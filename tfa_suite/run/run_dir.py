@@ -7,6 +7,7 @@
   summaries/         TensorBoard event files (train/, eval/, perf/ tags)
   metrics.csv        one row per progress line and per evaluation
   policy/            greedy policy as a SavedModel, plus env.json
+  policy_sampled/    with --export_sampled_policy: the sampling policy, exported the same way
   learning_curve.png
   video.mp4
   result.json        final figures of the run
@@ -45,6 +46,10 @@ class RunDir:
     @property
     def policy(self) -> str:
         return self.path("policy")
+
+    @property
+    def policy_sampled(self) -> str:
+        return self.path("policy_sampled")
 
     @property
     def curve(self) -> str:

@@ -109,9 +109,11 @@ class Session:
                 )
                 train_steps = int(self.train_step.numpy())
                 return make_result(record, steps, train_steps, None, stop.signal_number, stop.early)
+        built = self.parts.built
         return finish_run(
-            record, self.parts.built.greedy_policy, self.train_step, self.config.run, steps
-        )
+            record, built.greedy_policy, self.train_step, self.config.run, steps,
+            sampled_policy=built.sampled_policy,
+        )  # fmt: skip
 
     def _restore(self, run: RunDir, resuming: bool) -> RunCheckpoint:
         objects = dict(

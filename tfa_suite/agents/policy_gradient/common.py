@@ -61,6 +61,11 @@ class PolicyGradientConfig(Section):
         "continuous actions: the Gaussian policy's initial standard deviation, in action "
         "units (TF-Agents' default 0.35; SB3 starts at 1)",
     )
+    export_sampled_policy: bool = _field(
+        False,
+        "also export the policy that samples its actions (the one that collects) to "
+        "policy_sampled/ beside the greedy policy/; evaluate.py plays either",
+    )
     squash_action_mean: bool = _field(
         True,
         "continuous actions: squash the Gaussian's mean into the action bounds with tanh "

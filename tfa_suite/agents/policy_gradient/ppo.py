@@ -163,6 +163,7 @@ def _ppo_family(
         collect_policy=collect,
         greedy_policy=agent.policy,  # GreedyPolicy: the mode, clipped to the bounds
         initial_collect_policy=collect,
+        sampled_policy=collect if cfg.export_sampled_policy else None,
         # Each entry carries its own advantage and return, so entries may be shuffled.
         hooks=dataclasses.replace(
             hooks,

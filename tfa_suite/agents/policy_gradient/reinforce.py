@@ -161,6 +161,7 @@ def build_reinforce(cfg: ReinforceConfig, context: AgentContext) -> BuiltAgent:
         collect_policy=agent.collect_policy,
         greedy_policy=greedy_policy.GreedyPolicy(agent.policy),
         initial_collect_policy=agent.collect_policy,
+        sampled_policy=agent.collect_policy if cfg.export_sampled_policy else None,
         # Returns run along each row's time, so the rollout is one [N, T] batch.
         hooks=RolloutHooks(prepare=prepare, entries_independent=False, single_update=True),
         scalars=learning_rate_scalars(optimizer),
