@@ -1,0 +1,117 @@
+"""benchmarks/pong_pg_study.py without training: its figures from a run's files, its
+report, and its one-line refusals. No test here imports TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def study():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import pong_pg_study
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return pong_pg_study
+
+
+HEADER = (
+    "env_steps,train_steps,wall_seconds,env_steps_per_sec,loss,train_return,eval_mean,eval_std\n"
+)
+
+
+def write_run(root: pathlib.Path, rows: list[str], result: dict | None = None) -> None:
+    root.mkdir(parents=True)
+    (root / "metrics.csv").write_text(HEADER + "".join(r + "\n" for r in rows))
+    if result is not None:
+        (root / "result.json").write_text(json.dumps(result))
+
+
+def test_a_runs_figures_come_from_its_metrics_over_resumed_segments(study, tmp_path):
+    # Two segments: the second process's clock restarts at 0, so the crossing at 1.5M env
+    # steps comes 100 + 50 s into training. The evaluation row has no training return.
+    write_run(
+        tmp_path / "r",
+        [
+            "500000,30,60.0,1000,0.1,-20.5,,",
+            "1000000,61,100.0,1000,0.1,-3.0,,",
+            "1500000,91,50.0,1000,0.1,0.5,,",
+            "1500000,91,55.0,,,,-4.0,2.0",
+            "2000000,122,90.0,1000,0.1,12.0,,",
+        ],
+        result={"env_steps": 2_000_000, "stopped_by_signal": None},
+    )
+    (tmp_path / "r" / study.EVAL_FILE).write_text(
+        json.dumps({"mean": 5.0, "std": 3.0, "returns": [2.0, 8.0]})
+    )
+    figures = study.run_figures(tmp_path / "r", "adam1e-3", 0, budget=2_000_000)
+    assert figures["finished"] is True
+    assert figures["env_steps"] == 2_000_000
+    assert figures["training_wall_seconds"] == 190.0
+    assert figures["first_train_return_ge_0"] == {
+        "env_steps": 1_500_000,
+        "training_wall_seconds": 150.0,
+    }
+    assert figures["last_train_return"] == 12.0
+    assert figures["greedy_10_games"]["mean"] == 5.0
+    assert [p[0] for p in figures["curve"]] == [500_000, 1_000_000, 1_500_000, 2_000_000]
+
+
+def test_a_stopped_or_flat_run_is_reported_as_such(study, tmp_path):
+    write_run(
+        tmp_path / "r",
+        ["500000,30,60.0,1000,0.1,-20.5,,", "900000,55,110.0,1000,0.1,-17.3,,"],
+        result={"env_steps": 900_000, "stopped_by_signal": 15},
+    )
+    flat = study.run_figures(tmp_path / "r", "rmsprop1e-4", 1, budget=2_000_000)
+    assert flat["finished"] is False and flat["first_train_return_ge_0"] is None
+    args = study.parse_args(["--variants=rmsprop1e-4,adam1e-3", "--seeds=1"])
+    text = study.report_text([flat], args)
+    assert (
+        "| rmsprop1e-4 | 1 | 900,000 (running or stopped) | 2 min | not reached | -17.3 | – |"
+        in text
+    )
+    # One seed run, none reached 0: no median; the variant with no runs gets no row.
+    assert "| rmsprop1e-4 | 1 | 0 | – | – |" in text
+    assert "| adam1e-3 |" not in text
+
+
+def test_a_run_without_metrics_is_left_out(study, tmp_path):
+    (tmp_path / "r").mkdir()
+    assert study.run_figures(tmp_path / "r", "adam3e-4", 0, budget=10) is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--variants=adam1e-2"], "error: --variants: unknown adam1e-2; known: adam1e-3"),
+        (["--seeds=a"], "error: argument --seeds: 'a' is not an integer seed"),
+        (["--num_env_steps=0"], "error: --num_env_steps must be >= 1"),
+    ],
+)
+def test_bad_arguments_get_one_line(args, message):
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "pong_pg_study.py"), "--report_only", *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(message) and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_reporting_an_empty_study_is_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "pong_pg_study.py"), "--report_only",
+         f"--out_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    expected = f"error: no screening runs with metrics under {tmp_path}; run without --report_only"
+    assert done.stderr.strip() == expected + " first"
