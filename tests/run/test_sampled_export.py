@@ -44,3 +44,14 @@ def test_an_agent_without_a_sampling_policy_refuses_the_flag():
     with pytest.raises(UserError, match="export_sampled_policy") as error:
         make_config(agent="dqn", export_sampled_policy=True)
     assert "\n" not in str(error.value)
+
+
+def test_a_resumed_run_may_ask_for_the_sampled_export(tmp_path, tiny_config):
+    # What a run exports is not part of its experiment, so a rerun that resumes it may add it.
+    train(tiny_config(tmp_path, agent="reinforce"))
+    assert not (tmp_path / "policy_sampled").exists()
+    result = train(
+        tiny_config(tmp_path, agent="reinforce", num_env_steps=600, export_sampled_policy=True)
+    )
+    assert result.resumed_from_env_steps >= 400
+    assert SavedPolicy(str(tmp_path / "policy_sampled")).train_step == result.train_steps

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -72,6 +73,9 @@ class PolicyGradientConfig(Section):
         "(TF-Agents' default); false: a linear mean, the env clipping what it is given, "
         "as SB3 does",
     )
+
+    # What to export is not part of the experiment: a rerun may ask for it when it resumes.
+    RESUMABLE: ClassVar[frozenset[str]] = frozenset({"export_sampled_policy"})
 
     def validate(self, run: RunConfig) -> None:
         parse_layers("actor_layers", self.actor_layers)
