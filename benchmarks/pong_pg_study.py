@@ -18,7 +18,7 @@ benchmarks/results/pong_pg_screen.json and every curve in docs/pong_pg/screen.pn
 run: env steps and training wall time, the first env step where the training return (the
 mean of the last 10 finished games of the sampled policy) is >= 0, the last training return,
 and the 10-game greedy score; per variant, how many seeds reached 0 and the medians. Runs
-made beside other work (`--shared_machine`, remembered in the run's study.json) have their
+made beside other work (`--shared_machine`, remembered in <run dir>.study.json beside it) have their
 wall times labelled "(shared)".
 """
 
@@ -52,7 +52,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 EVAL_GAMES = 10
 EVAL_SEED = 5_000_000  # as results_table.py's unseen episodes
 EVAL_FILE = "eval_greedy_10_games.json"
-STUDY_FILE = "study.json"
+
+
+def study_file(root: Path) -> Path:
+    """What the study remembers of a run, beside it (the run dir must hold only the run)."""
+    return root.parent / f"{root.name}.study.json"
+
+
 DOC = REPO / "docs" / "on-policy.md"
 MARKERS = ("<!-- pong-pg-screen:start -->", "<!-- pong-pg-screen:end -->")
 PLOT = REPO / "docs" / "pong_pg" / "screen.png"
@@ -126,8 +132,8 @@ def train_missing(args: argparse.Namespace, out: Path) -> None:
         label = f"[{i}/{len(plan)}] {variant} seed {seed}"
         if not finished(root, args.num_env_steps):
             print(f"{label}: training to {args.num_env_steps:,} env steps in {root}", flush=True)
-            root.mkdir(parents=True, exist_ok=True)
-            study = root / STUDY_FILE
+            out.mkdir(parents=True, exist_ok=True)
+            study = study_file(root)
             shared = args.shared_machine or (
                 study.is_file() and json.loads(study.read_text()).get("shared_machine", False)
             )
@@ -166,7 +172,7 @@ def run_figures(root: Path, variant: str, seed: int, budget: int) -> dict[str, A
     if (root / EVAL_FILE).is_file():
         record = json.loads((root / EVAL_FILE).read_text())
         evaluation = {"mean": record["mean"], "std": record["std"], "returns": record["returns"]}
-    study = root / STUDY_FILE
+    study = study_file(root)
     shared = study.is_file() and json.loads(study.read_text()).get("shared_machine", False)
     return {
         "variant": variant,

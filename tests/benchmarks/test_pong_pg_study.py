@@ -52,7 +52,15 @@ def test_a_runs_figures_come_from_its_metrics_over_resumed_segments(study, tmp_p
     (tmp_path / "r" / study.EVAL_FILE).write_text(
         json.dumps({"mean": 5.0, "std": 3.0, "returns": [2.0, 8.0]})
     )
+    # What the study remembers of a run sits beside it: train.py refuses a run dir holding
+    # anything but a run.
+    assert study.study_file(tmp_path / "r") == tmp_path / "r.study.json"
+    study.study_file(tmp_path / "r").write_text('{"variant": "adam1e-3", "shared_machine": true}')
     figures = study.run_figures(tmp_path / "r", "adam1e-3", 0, budget=2_000_000)
+    assert figures["shared_machine"] is True
+    assert "| adam1e-3 | 0 | 2,000,000 | 3 min (shared) | 1,500,000 (2 min (shared)) |" in (
+        study.run_row(figures)
+    )
     assert figures["finished"] is True
     assert figures["env_steps"] == 2_000_000
     assert figures["training_wall_seconds"] == 190.0
