@@ -75,6 +75,31 @@ class RolloutConfig(LoopSection):
         )
 
 
+# TensorFlow's graph optimizer breaks the minibatch loops (the epoch and minibatch
+# tf.while_loops around the train step) on image observations: the run stops at its first
+# update with "AlreadyExistsError: Resource __per_step_0/.../ArithmeticOptimizer/
+# AddOpsRewrite_add_N/tmp_var" (tensorflow/tensorflow#23780, #37740). Grappler's arithmetic
+# stage merges a sum of gradients into one AddN, a later stage turns that AddN into a
+# temporary variable, and two iterations of the nested loops create it under one name.
+# Measured with PPO on Pong's 210x160x2 frames (67,200 bytes) and 200-unit layers: 8x2048
+# rollouts as one minibatch, and 8x128 rollouts in 4 minibatches of 256, crash; smaller
+# rollouts in 1 or 2 minibatches, or 16-unit layers, ran. Never seen on small observations.
+# The only switch is process-wide, so it is turned off only for the runs that need it.
+LARGE_OBSERVATION_BYTES = 10_000
+
+
+def observation_bytes(spec) -> int:  # noqa: ANN001
+    """Bytes of one observation of the (possibly nested) spec."""
+    return sum(s.shape.num_elements() * tf.as_dtype(s.dtype).size for s in tf.nest.flatten(spec))
+
+
+def needs_addn_workaround(observation_spec, hooks: RolloutHooks) -> bool:  # noqa: ANN001
+    """Whether the loop runs minibatch loops on large observations (see above)."""
+    return (
+        hooks.entries_independent and observation_bytes(observation_spec) >= LARGE_OBSERVATION_BYTES
+    )
+
+
 def minibatch_indices(entries: int, size: int) -> tf.Tensor:
     """One epoch's minibatches: a fresh permutation of range(entries) as [entries // size,
     size] rows, so every entry is trained on exactly once per epoch (`size` divides it)."""
@@ -95,6 +120,13 @@ class RolloutLoop(LoopBase):
             raise UserError(
                 f"--agent={inputs.agent_name}: the rollout loop needs a policy without "
                 "recurrent state"
+            )
+        if needs_addn_workaround(inputs.tf_env.observation_spec(), hooks):
+            tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
+            print(
+                "note: TensorFlow's arithmetic graph optimization is off for this process: "
+                "it breaks the minibatch loops on image observations (see loops/rollout.py)",
+                flush=True,
             )
         self._cfg = cfg
         self._env = inputs.tf_env
