@@ -10,16 +10,12 @@ import sys
 
 import pytest
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks import BENCHMARKS, import_benchmarks
 
 
 @pytest.fixture(scope="module")
 def study():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import pong_pg_study
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    (pong_pg_study,) = import_benchmarks("pong_pg_study")
     return pong_pg_study
 
 

@@ -7,26 +7,20 @@ No test here trains or imports TensorFlow.
 from __future__ import annotations
 
 import itertools
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BENCHMARKS = REPO / "benchmarks"
+from tests.benchmarks import BENCHMARKS, import_benchmarks
+
+REPO = BENCHMARKS.parent
 SCRIPTS = ("profile_run", "bench_bound")
 
 
 @pytest.fixture(scope="module")
 def scripts():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import bench_bound
-        import profile_run
-        import solve_bench
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    profile_run, bench_bound, solve_bench = import_benchmarks(*SCRIPTS, "solve_bench")
     return {"profile": profile_run, "bound": bench_bound, "solve_bench": solve_bench}
 
 

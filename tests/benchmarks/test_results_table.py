@@ -3,23 +3,15 @@ suites' entries (FrozenLake's included) resolve to shipped configs."""
 
 from __future__ import annotations
 
-import pathlib
-import sys
-
 import pytest
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks import import_benchmarks
 
 
 @pytest.fixture(scope="module")
 def results_table():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import results_table
-
-        yield results_table
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    (results_table,) = import_benchmarks("results_table")
+    return results_table
 
 
 def _row(agent: str, seed: int, score: float, steps: int) -> dict:

@@ -14,30 +14,21 @@ from typing import Any
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BENCHMARKS = REPO / "benchmarks"
+from tests.benchmarks import BENCHMARKS, import_benchmarks
+
+REPO = BENCHMARKS.parent
 SCRIPTS = ("bench_cartpole", "bench_continuous", "bench_onpolicy")
 
 
 @pytest.fixture(scope="module")
 def sb():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import solve_bench
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    (solve_bench,) = import_benchmarks("solve_bench")
     return solve_bench
 
 
 @pytest.fixture(scope="module")
 def suites(sb):
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import bench_cartpole
-        import bench_continuous
-        import bench_onpolicy
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    bench_cartpole, bench_continuous, bench_onpolicy = import_benchmarks(*SCRIPTS)
     return {
         "cartpole": bench_cartpole.SUITE,
         "continuous": bench_continuous.SUITE,
