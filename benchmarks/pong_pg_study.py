@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_table import UNSEEN_SEED as EVAL_SEED  # its unseen episodes
 from solve_bench import REPO, OneLineParser, fail, md_row, parse_seeds, write_doc
 
 sys.path.insert(0, str(REPO))
@@ -50,7 +51,6 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "rmsprop1e-4": ("--optimizer=rmsprop", "--learning_rate=1e-4"),
 }
 EVAL_GAMES = 10
-EVAL_SEED = 5_000_000  # as results_table.py's unseen episodes
 EVAL_FILE = "eval_greedy_10_games.json"
 
 

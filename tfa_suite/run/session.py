@@ -111,9 +111,13 @@ class Session:
                 return make_result(record, steps, train_steps, None, stop.signal_number, stop.early)
         built = self.parts.built
         return finish_run(
-            record, built.greedy_policy, self.train_step, self.config.run, steps,
+            record,
+            built.greedy_policy,
+            self.train_step,
+            self.config.run,
+            steps,
             sampled_policy=built.sampled_policy,
-        )  # fmt: skip
+        )
 
     def _restore(self, run: RunDir, resuming: bool) -> RunCheckpoint:
         objects = dict(
