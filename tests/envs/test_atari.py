@@ -13,7 +13,7 @@ from tf_agents.trajectories import time_step as ts
 
 from tfa_suite.config import EVAL_SEED_OFFSET
 from tfa_suite.envs.atari import AtariEnvironment
-from tfa_suite.envs.atari_eval import run_atari_episodes
+from tfa_suite.envs.atari_eval import channels_last, run_atari_episodes
 from tfa_suite.errors import UserError
 from tfa_suite.policy.saved import SavedPolicy
 from tfa_suite.replay.frame_store import FrameStoreReplay
@@ -46,6 +46,15 @@ def test_specs_and_preprocessed_observations():
     a, b = steps[10].observation, steps[11].observation
     np.testing.assert_array_equal(b[..., :3], a[..., 1:])
     env.close()
+
+
+@pytest.mark.parametrize("shape", [(8, 2, 210, 160), (3, 4, 84, 84), (1, 1, 5, 7)])
+def test_channels_last_moves_ale_pys_stack_axis_last(shape):
+    obs = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    out = channels_last(obs)
+    assert out.shape == (shape[0], shape[2], shape[3], shape[1]) and out.dtype == np.uint8
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, np.moveaxis(obs, 1, -1))
 
 
 def test_same_seed_same_frames_and_rewards():
