@@ -152,6 +152,12 @@ class RunConfig(Section):
     )
     # --- length, evaluation, outputs ---
     num_env_steps: int = _field(100_000, "training length in env steps")
+    max_train_minutes: float = _field(
+        0.0,
+        "also stop after this many minutes of the run's wall time, summed over resumed "
+        "segments (metrics.csv's total_wall_seconds); 0 is no limit. The run then ends as at "
+        "--num_env_steps: export, evaluation, video",
+    )
     eval_interval: int = _field(5_000, "env steps between greedy evaluations; 0 is off")
     eval_episodes: int = _field(10, "episodes per greedy evaluation")
     eval_max_episode_steps: int = _field(
@@ -179,6 +185,7 @@ class RunConfig(Section):
         {
             "root_dir",
             "num_env_steps",
+            "max_train_minutes",
             "eval_interval",
             "eval_episodes",
             "eval_max_episode_steps",
@@ -205,6 +212,10 @@ class RunConfig(Section):
         need(self.num_envs >= 1, "--num_envs must be >= 1")
         need(self.max_episode_steps >= 0, "--max_episode_steps must be >= 0")
         need(self.num_env_steps >= 1, "--num_env_steps must be >= 1")
+        need(
+            math.isfinite(self.max_train_minutes) and self.max_train_minutes >= 0,
+            f"--max_train_minutes must be >= 0 (0 is no limit), not {self.max_train_minutes}",
+        )
         need(self.eval_interval >= 0, "--eval_interval must be >= 0 (0 is off)")
         need(self.eval_episodes >= 1, "--eval_episodes must be >= 1")
         need(self.eval_max_episode_steps >= 1, "--eval_max_episode_steps must be >= 1")

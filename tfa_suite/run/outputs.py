@@ -15,7 +15,14 @@ from tfa_suite.policy.episodes import EpisodeStats, VideoUnavailable, record_vid
 from tfa_suite.policy.saved import SavedPolicy
 from tfa_suite.run.evaluation import RunEvaluation
 from tfa_suite.run.export import export_policy
-from tfa_suite.run.reporting import MetricsFile, Progress, RunClock, plot_learning_curve
+from tfa_suite.run.reporting import (
+    MetricsFile,
+    Progress,
+    RunClock,
+    plot_learning_curve,
+    read_metrics,
+    total_seconds,
+)
 from tfa_suite.run.run_dir import RunDir
 
 
@@ -77,8 +84,14 @@ def finished_result(run: RunDir, config: TrainConfig) -> TrainResult | None:
     if result.stopped_by_signal is not None:
         return None
     solved_in_training = result.solved_at_env_steps is not None
-    if result.env_steps >= config.run.num_env_steps or (
-        solved_in_training and config.run.stop_at_threshold
+    # The training time at the stop, as a resume counts it (its last metrics row), not
+    # result.json's, which adds the export and the final evaluation.
+    budget = config.run.max_train_minutes * 60
+    out_of_time = budget > 0 and total_seconds(read_metrics(run.metrics)) >= budget
+    if (
+        result.env_steps >= config.run.num_env_steps
+        or (solved_in_training and config.run.stop_at_threshold)
+        or out_of_time
     ):
         return result
     return None

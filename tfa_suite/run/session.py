@@ -82,7 +82,8 @@ class Session:
                 f"run in {os.path.abspath(run.root)} is already complete "
                 f"({finished.env_steps:,} env steps, final return "
                 f"{finished.final_eval_mean:.1f}); to train on, pass a larger --num_env_steps "
-                "(and --stop_at_threshold=false if it stopped on solving), or a new "
+                "(and --stop_at_threshold=false if it stopped on solving, a larger "
+                "--max_train_minutes if it ran out of time), or a new "
                 "--root_dir for a fresh run",
                 flush=True,
             )
@@ -190,7 +191,8 @@ class Session:
         cfg = self.config.run
         steps = int(self.loop.env_steps.result())
         already_solved = record.evaluation.solved is not None and cfg.stop_at_threshold
-        if steps >= cfg.num_env_steps or already_solved:
+        out_of_time = self._out_of_time(record)
+        if steps >= cfg.num_env_steps or already_solved or out_of_time:
             # No train step will run, so the optimizer's slots are never created and
             # their saved values are never read: that is expected, not a mismatch. A run
             # resumed only to finish goes straight to the export.
@@ -198,6 +200,10 @@ class Session:
             if already_solved:
                 solved_at = record.evaluation.solved.env_steps
                 record.progress.message(f"solved at env step {solved_at:,} before resuming")
+            elif out_of_time and steps < cfg.num_env_steps:
+                record.progress.message(
+                    f"--max_train_minutes={cfg.max_train_minutes:g} was spent before resuming"
+                )
             return steps
         steps = self._prefill(record, steps)
         traced = self.loop.compile()
@@ -221,9 +227,21 @@ class Session:
             if not math.isfinite(call_loss):
                 raise TrainingDiverged(self._diverged_message(str(call_loss)))
             rows.losses.add(call_loss, iterations)
-            if self._events(schedule, steps, record, rows, ckpt, stop):
+            out_of_time = self._out_of_time(record)
+            if self._events(schedule, steps, record, rows, ckpt, stop, last_row=out_of_time):
+                break
+            if out_of_time:
+                record.progress.message(
+                    f"--max_train_minutes={cfg.max_train_minutes:g} reached at env step "
+                    f"{steps:,}; stopping"
+                )
                 break
         return steps
+
+    def _out_of_time(self, record: RunRecord) -> bool:
+        """--max_train_minutes is spent, counting the run's earlier segments."""
+        budget = self.config.run.max_train_minutes
+        return budget > 0 and record.clock.total() >= 60 * budget
 
     def _events(
         self,
@@ -233,11 +251,13 @@ class Session:
         rows: RowWriter,
         ckpt: RunCheckpoint,
         stop: StopRequest,
+        last_row: bool = False,
     ) -> bool:
         """The events due at `steps`, in order; True when an evaluation solved the run or
-        the caller's `on_evaluation` asked it to stop (`stop.early`)."""
+        the caller's `on_evaluation` asked it to stop (`stop.early`). `last_row`: the run
+        ends here for another reason than its length, so its curve gets this row too."""
         cfg = self.config.run
-        if schedule.due("metrics", steps) or steps >= cfg.num_env_steps:
+        if schedule.due("metrics", steps) or steps >= cfg.num_env_steps or last_row:
             schedule.advance("metrics", steps)
             rows.write(steps)
         if cfg.eval_interval and schedule.due("eval", steps) and not stop.requested:
