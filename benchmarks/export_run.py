@@ -6,7 +6,8 @@ Works on a finished run or one still training (it reads only metrics.csv and
 config.json, which are written row by row). Writes metrics.csv, learning_curve.png and
 summary.json: env steps, training wall time summed over resumed segments, and every
 evaluation with the best and the last, and with --target (or the run's own
---target_return) the first evaluation to reach it, with the training time until then;
+--target_return) the first evaluation to reach it, with the training time until then
+(--target may be given more than once, e.g. break-even and a goal: --target=0 --target=18);
 for a finished run, also its result.json (the
 final evaluation of the exported policy), and for a finance run the report that
 experiments/finance_report.py wrote into it (table, JSON and net-worth plot).
@@ -71,9 +72,10 @@ def main() -> None:
     parser.add_argument(
         "--target",
         type=float,
+        action="append",
         default=None,
-        help="also record when an evaluation first reached this mean (default: the run's "
-        "--target_return, if it set one)",
+        help="also record when an evaluation first reached this mean; may be repeated "
+        "(default: the run's --target_return, if it set one)",
     )
     args = parser.parse_args()
     metrics = os.path.join(args.root_dir, "metrics.csv")
@@ -100,16 +102,16 @@ def main() -> None:
         for name in REPORT_FILES:
             if os.path.isfile(os.path.join(args.root_dir, name)):
                 shutil.copyfile(os.path.join(args.root_dir, name), os.path.join(args.out, name))
-    target, saved_target = args.target, config.get("target_return")
-    if target is None and isinstance(saved_target, (int, float)) and math.isfinite(saved_target):
-        target = saved_target
+    targets, saved_target = args.target or [], config.get("target_return")
+    if not targets and isinstance(saved_target, (int, float)) and math.isfinite(saved_target):
+        targets = [saved_target]
     title = f"{config['env']} {config['agent']} seed {config['seed']}"
     plot_learning_curve(metrics, os.path.join(args.out, "learning_curve.png"), title, None)
     summary = {
         "command": args.command
         or f"python experiments/train.py --flagfile={args.root_dir}/flags.txt",
         "exported_with": f"benchmarks/export_run.py --root_dir={args.root_dir} --out={args.out}"
-        + (f" --target={args.target:g}" if args.target is not None else ""),
+        + "".join(f" --target={t:g}" for t in args.target or []),
         "env": config["env"],
         "agent": config["agent"],
         "seed": config["seed"],
@@ -125,7 +127,13 @@ def main() -> None:
         "evaluations": evals,
         "best_eval": max(evals, key=lambda e: e["mean"]) if evals else None,
         "last_eval": evals[-1] if evals else None,
-        **({"first_reached": first_reaching(rows, target)} if target is not None else {}),
+        # The highest target's; with several, each one's too.
+        **({"first_reached": first_reaching(rows, max(targets))} if targets else {}),
+        **(
+            {"first_reached_by_target": {f"{t:g}": first_reaching(rows, t) for t in targets}}
+            if len(targets) > 1
+            else {}
+        ),
     }
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

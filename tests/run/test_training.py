@@ -320,3 +320,16 @@ def test_export_run_copies_the_curve_and_sums_resumed_segments(finished_run, tmp
     }
     assert first_reaching(rows, 20.0) is None
     assert "first_reached" not in summary  # the tiny run set no --target_return
+
+    # Several targets (break-even and a goal): the highest is first_reached, each by name.
+    proc = binaries.run(
+        "benchmarks/export_run.py", f"--root_dir={root}", f"--out={out}", "--target=-1000",
+        "--target=1e9",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["exported_with"].endswith("--target=-1000 --target=1e+09")
+    assert summary["first_reached"] is None
+    first_eval = summary["evaluations"][0]
+    assert summary["first_reached_by_target"]["-1000"]["env_steps"] == first_eval["env_steps"]
+    assert summary["first_reached_by_target"]["1e+09"] is None
