@@ -12,7 +12,7 @@ ARGS   ?=
 TF_AGENTS := tf-agents==0.19.0
 
 .PHONY: install-analysis install-notebook aggregate tune
-.PHONY: help install train-cartpole train-atari train-pong-pg study-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay bench-profile bench-bound results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
+.PHONY: help install train-cartpole train-atari train-pong-pg study-pong-pg results-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay bench-profile bench-bound results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
@@ -20,6 +20,7 @@ help:
 	@echo "make train-atari             DQN from pixels (GAME=Pong, ATARI_CONFIG=..., SEED, ARGS)"
 	@echo "make train-pong-pg           REINFORCE on Pong from pixels, after Karpathy 2016 (SEED, ARGS)"
 	@echo "make study-pong-pg           the Pong policy-gradient screening study: variants x seeds, then its table"
+	@echo "make results-pong-pg         pong_pg.cfg on seeds 0-2 to +18, PPO beside it, scores and plot (ARGS=...)"
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
 	@echo "make train-finance           AGENT=ddpg|td3|sac|ppo on the finance simulation, then its baseline report"
 	@echo "make finance-report          the baseline table and plot of a finance run (FINANCE_DIR=...)"
@@ -81,6 +82,9 @@ train-pong-pg: $(STAMP)
 # resumable; then the table in docs/on-policy.md and the plot (ARGS=--report_only: the report).
 study-pong-pg: $(STAMP)
 	$(PY) benchmarks/pong_pg_study.py $(ARGS)
+
+results-pong-pg: $(STAMP)
+	$(PY) benchmarks/pong_pg_results.py $(ARGS)
 
 # Continuous control on the compiled TF Pendulum: experiments/configs/pendulum_$(AGENT).cfg.
 AGENT ?= sac
