@@ -136,6 +136,36 @@ def test_a_hand_made_pair_gives_plus_and_minus_one_where_expected():
     np.testing.assert_array_equal(out, expected)
 
 
+def pg_pong_reference(frames: np.ndarray) -> np.ndarray:
+    """pg-pong.py's prepro in NumPy on each frame, then newest - previous (zeros when the
+    previous frame is ale-py's all-zero reset padding): [N, 6400] float32."""
+
+    def prepro(image: np.ndarray) -> np.ndarray:
+        small = image[35:195][::2, ::2]
+        return (~np.isin(small, PONG_BACKGROUND_GRAYS)).astype(np.float32).ravel()
+
+    out = []
+    for frame in frames:
+        previous, newest = frame[..., 0], frame[..., 1]
+        has_previous = previous[35:195][::2, ::2].any()
+        out.append((prepro(newest) - prepro(previous)) * has_previous)
+    return np.stack(out)
+
+
+def test_the_layer_gives_pg_pong_pys_values(pong_steps):
+    # Real frames (a reset's zero padding included) and random bytes salted with both
+    # background grays and zeros, so every branch of the rule is exercised.
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, size=(64, 210, 160, 2), dtype=np.uint8)
+    salt = rng.choice(np.array([0, *PONG_BACKGROUND_GRAYS], np.uint8), size=noise.shape)
+    noise = np.where(rng.random(noise.shape) < 0.5, salt, noise)
+    noise[:4, ..., 0] = 0  # no previous frame
+    for frames in (np.concatenate(pong_steps[:20]), noise):
+        out = preprocess(frames)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, pg_pong_reference(frames))
+
+
 def test_the_layer_takes_any_outer_dims(pong_steps):
     frames = np.stack(pong_steps[10:13], axis=1)  # [2 envs, 3 steps, 210, 160, 2]
     out = preprocess(frames)
