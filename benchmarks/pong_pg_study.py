@@ -196,7 +196,7 @@ def _minutes(seconds: float, shared: bool) -> str:
 
 RUN_COLUMNS = ["variant", "seed", "env steps", "wall time", "first train return ≥ 0"]
 RUN_COLUMNS += ["last train return", f"greedy ({EVAL_GAMES} games)"]
-VARIANT_COLUMNS = ["variant", "seeds run", "seeds with train return ≥ 0"]
+VARIANT_COLUMNS = ["variant", "seeds finished", "seeds with train return ≥ 0"]
 VARIANT_COLUMNS += ["median env steps to it", "median greedy"]
 
 
@@ -214,6 +214,9 @@ def run_row(r: dict[str, Any]) -> str:
 
 
 def variant_row(variant: str, mine: list[dict[str, Any]]) -> str:
+    """The variant's summary over its finished runs: a run still training (or stopped
+    partway) has no verdict yet, so it is in the run table only."""
+    mine = [r for r in mine if r["finished"]]
     firsts = [
         r["first_train_return_ge_0"]["env_steps"] for r in mine if r["first_train_return_ge_0"]
     ]

@@ -83,9 +83,26 @@ def test_a_stopped_or_flat_run_is_reported_as_such(study, tmp_path):
         "| rmsprop1e-4 | 1 | 900,000 (running or stopped) | 2 min | not reached | -17.3 | – |"
         in text
     )
-    # One seed run, none reached 0: no median; the variant with no runs gets no row.
-    assert "| rmsprop1e-4 | 1 | 0 | – | – |" in text
-    assert "| adam1e-3 |" not in text
+    # A stopped run is in the run table, not in its variant's summary: no seed finished.
+    assert "| rmsprop1e-4 | 0 | 0 | – | – |" in text
+    assert "| adam1e-3 |" not in text  # the variant with no runs gets no row
+
+
+def test_the_variant_summary_counts_finished_runs_only(study):
+    def run(seed: int, finished: bool, first: int | None, greedy: float | None) -> dict:
+        return {
+            "variant": "adam1e-3", "seed": seed, "finished": finished,
+            "first_train_return_ge_0": {"env_steps": first} if first else None,
+            "greedy_10_games": {"mean": greedy} if greedy is not None else None,
+        }  # fmt: skip
+
+    # Seed 2 is still training and has not reached 0: it is not counted as a seed that
+    # failed to, so the two finished seeds give the medians.
+    runs = [run(0, True, 1_500_000, 10.0), run(1, True, 1_700_000, 18.0), run(2, False, None, None)]
+    assert study.variant_row("adam1e-3", runs) == "| adam1e-3 | 2 | 2 | 1,600,000 | +14.0 |"
+    # A finished seed that never reached 0 counts beyond the budget: no median of two.
+    runs[1] = run(1, True, None, -15.0)
+    assert study.variant_row("adam1e-3", runs) == "| adam1e-3 | 2 | 1 | – | -2.5 |"
 
 
 def test_a_run_without_metrics_is_left_out(study, tmp_path):
