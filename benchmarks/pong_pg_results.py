@@ -107,10 +107,31 @@ def score_file(root: Path, name: str) -> Path:
 
 
 def ended(root: Path) -> bool:
-    """The run reached one of its ends (length, target, time) and exported: a result.json
-    not written on a signal."""
+    """The run reached one of its ends and exported: a result.json not written on a signal."""
     path = root / "result.json"
     return path.is_file() and json.loads(path.read_text()).get("stopped_by_signal") is None
+
+
+def complete(root: Path, steps: int | None = None, minutes: float | None = None) -> bool:
+    """The run needs no more training, as train.py judges it: ended, and solved (a PG run
+    stops at the target) or past `steps` env steps, or past `minutes` of training."""
+    if not ended(root):
+        return False
+    result = json.loads((root / "result.json").read_text())
+    if steps is not None and (
+        result["env_steps"] >= steps or result.get("solved_at_env_steps") is not None
+    ):
+        return True
+    return minutes is not None and training_minutes(root) >= minutes
+
+
+def scored(root: Path, name: str) -> bool:
+    """The score file exists and is of the run's final export (not of an earlier end)."""
+    path = score_file(root, name)
+    if not path.is_file():
+        return False
+    result = json.loads((root / "result.json").read_text())
+    return json.loads(path.read_text()).get("policy_train_step") == result["train_steps"]
 
 
 def _shared(root: Path) -> bool:
@@ -118,25 +139,26 @@ def _shared(root: Path) -> bool:
     return study.is_file() and json.loads(study.read_text()).get("shared_machine", False)
 
 
-def train(args: argparse.Namespace, root: Path, label: str, argv: list[str]) -> None:
-    """Trains (or resumes) the run in `root` to its end, then plays its four scores."""
-    if not ended(root):
+def train(args: argparse.Namespace, root: Path, label: str, argv: list[str], **end: Any) -> None:
+    """Trains (or resumes) the run in `root` to its end (`complete`'s `end`), then plays
+    its four scores."""
+    if not complete(root, **end):
         print(f"{label}: training in {root}", flush=True)
         root.parent.mkdir(parents=True, exist_ok=True)
         shared = args.shared_machine or _shared(root)
         study_file(root).write_text(json.dumps({"run": label, "shared_machine": shared}) + "\n")
         code = run_logged([sys.executable, "experiments/train.py", *argv], log(root), label)
-        if code != 0 or not ended(root):
+        if code != 0 or not complete(root, **end):
             fail(f"{label} stopped (exit {code}); see {log(root)}, and rerun the same command "
                  "to resume it")  # fmt: skip
     for name, (export, sticky) in SCORES.items():
-        if score_file(root, name).is_file():
+        if scored(root, name):
             continue
         print(f"{label}: {EVAL_GAMES} games, {name.replace('_', ', ')}", flush=True)
         argv = [
             sys.executable, "experiments/evaluate.py", f"--policy_dir={root / export}",
             f"--episodes={EVAL_GAMES}", f"--seed={EVAL_SEED}", f"--sticky_actions={sticky}",
-            f"--json={score_file(root, name)}",
+            f"--json={score_file(root, name)}", "--overwrite",
         ]  # fmt: skip
         if run_logged(argv, log(root), label) != 0:
             fail(f"{label}: evaluate.py failed; see {log(root)}")
@@ -182,11 +204,12 @@ def ppo_argv(args: argparse.Namespace, out: Path, minutes: float) -> list[str]:
 def train_missing(args: argparse.Namespace, out: Path) -> None:
     for i, seed in enumerate(args.seeds, 1):
         label = f"[PG {i}/{len(args.seeds)}] seed {seed}"
-        train(args, pg_dir(out, seed), label, pg_argv(args, out, seed))
+        train(args, pg_dir(out, seed), label, pg_argv(args, out, seed), steps=args.cap)
     if args.no_ppo:
         return
-    minutes = ppo_budget(args, out)
-    train(args, ppo_dir(out), f"[PPO] seed 0, {minutes:.1f} min", ppo_argv(args, out, minutes))
+    minutes = round(ppo_budget(args, out), 2)
+    label = f"[PPO] seed 0, {minutes:.1f} min"
+    train(args, ppo_dir(out), label, ppo_argv(args, out, minutes), minutes=minutes)
 
 
 def export(args: argparse.Namespace, root: Path, name: str) -> None:

@@ -112,6 +112,37 @@ def test_a_stopped_run_without_scores_says_so(results, tmp_path):
     assert results.run_figures(tmp_path / "none", "PG seed 2", 18.0) is None
 
 
+def test_a_run_is_complete_as_train_py_would_judge_it(results, tmp_path):
+    row = ["2000000,122,1500,1500,1000,0.1,10.0,,"]  # 25 minutes of training
+    cases = {
+        "signal": {"env_steps": 2_000_000, "stopped_by_signal": 15},
+        "cap": {"env_steps": 2_000_000, "stopped_by_signal": None},
+        "solved": {"env_steps": 2_000_000, "solved_at_env_steps": 1_750_000},
+    }
+    for name, result in cases.items():
+        write_run(tmp_path / name, row, "reinforce", result)
+    assert not results.complete(tmp_path / "signal", steps=1_000_000)
+    assert not results.complete(tmp_path / "missing", steps=1_000_000)
+    # A PG run: past its cap, or stopped at the target; a larger cap resumes it.
+    assert results.complete(tmp_path / "cap", steps=2_000_000)
+    assert not results.complete(tmp_path / "cap", steps=3_000_000)
+    assert results.complete(tmp_path / "solved", steps=5_000_000)
+    # PPO: its training minutes against the budget; a larger budget resumes it.
+    assert results.complete(tmp_path / "cap", minutes=25.0)
+    assert not results.complete(tmp_path / "cap", minutes=30.0)
+
+
+def test_a_score_of_an_earlier_export_is_played_again(results, tmp_path):
+    root = tmp_path / "r"
+    write_run(root, [], "reinforce", {"env_steps": 3_000_000, "train_steps": 183})
+    assert not results.scored(root, "greedy")
+    score = results.score_file(root, "greedy")
+    score.write_text('{"mean": 5.0, "std": 1.0, "policy_train_step": 122}')  # before a resume
+    assert not results.scored(root, "greedy")
+    score.write_text('{"mean": 19.0, "std": 1.0, "policy_train_step": 183}')
+    assert results.scored(root, "greedy")
+
+
 def test_the_ppo_budget_is_the_median_pg_runs_minutes(results, tmp_path):
     for seed, minutes in ((0, 20), (1, 45), (2, 30)):
         write_run(
