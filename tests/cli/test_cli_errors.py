@@ -166,7 +166,10 @@ def test_open_run_dir_creates_a_new_run(tmp_path):
     saved = json.loads((root / CONFIG_FILE).read_text())
     assert saved["agent"]["fc_layers"] == [8] and saved["run"]["seed"] == 3
     assert "--fc_layers=8\n" in (root / "flags.txt").read_text()
-    assert sorted(os.listdir(root)) == ["config.json", "flags.txt"]  # no leftovers
+    # No leftovers: the config, and the lock this process holds until it releases the run.
+    assert sorted(os.listdir(root)) == [".lock", "config.json", "flags.txt"]
+    assert (root / ".lock").read_text() == f"{os.getpid()}\n"
+    run.release()
 
 
 def test_open_run_dir_accepts_an_empty_existing_directory(tmp_path):

@@ -175,6 +175,58 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, binaries, train_flags):
     assert_all_checkpoints_readable(root)
 
 
+def test_a_second_process_on_a_training_run_dir_is_refused(tmp_path, binaries, train_flags):
+    root = str(tmp_path / "run")
+    first = binaries.start(
+        "experiments/train.py", *train_flags(root), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: last_metrics_step(root) >= 500, 120, first)
+        config_written = os.stat(os.path.join(root, "config.json")).st_mtime_ns
+        second = binaries.run("experiments/train.py", *train_flags(root))
+        assert second.returncode != 0
+        errors = second.stderr.strip().splitlines()
+        assert errors == [
+            f"error: --root_dir {root} is in use by another training process (pid {first.pid}); "
+            "wait for it to end, or stop it (SIGTERM saves a checkpoint) and resume"
+        ], second.stderr[-2000:]
+        # Refused before it wrote anything: the run's config is the first process's.
+        assert os.stat(os.path.join(root, "config.json")).st_mtime_ns == config_written
+        first.send_signal(signal.SIGTERM)
+        out, _ = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 128 + signal.SIGTERM, out[-2000:]
+    assert_all_checkpoints_readable(root)
+    # The lock went with its process: the same command resumes the run.
+    resumed = binaries.run("experiments/train.py", *train_flags(root, num_env_steps=2_000))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout
+
+
+def test_the_run_dir_lock_is_held_while_open_and_released_after(tmp_path, tiny_config):
+    from tfa_suite.run.run_dir import LOCK_FILE, open_run_dir
+
+    config = tiny_config(tmp_path / "run")
+    run, _ = open_run_dir(config)
+    with pytest.raises(
+        UserError, match=rf"in use by another training process \(pid {os.getpid()}\)"
+    ):
+        open_run_dir(config)
+    run.release()
+    open_run_dir(config)[0].release()
+    # A lock file left by a process killed before it wrote the config is not a foreign
+    # file: the dir still takes a fresh run, and train() releases the lock when it returns.
+    fresh = tmp_path / "killed_early"
+    fresh.mkdir()
+    (fresh / LOCK_FILE).write_text("12345\n")
+    result = train(tiny_config(fresh))
+    assert result.resumed_from_env_steps == 0
+    open_run_dir(tiny_config(fresh))[0].release()
+
+
 def test_checkpoints_and_rows_land_within_one_iteration_of_their_multiples(tmp_path, tiny_config):
     # CartPole episodes are short, so many iterations hit episode boundaries and take
     # more than collect_steps_per_iteration env steps; the schedule must not drift.

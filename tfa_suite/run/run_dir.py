@@ -11,22 +11,34 @@
   learning_curve.png
   video.mp4
   result.json        final figures of the run
+  .lock              held by the process training the run (its pid inside), so a second
+                     process on the same run dir is refused instead of mixing its files in
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from typing import IO
 
 from tfa_suite.config import TrainConfig, describe, flatten_saved, identity_fields, same_value
 from tfa_suite.errors import UserError
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
 
 
 class RunDir:
     def __init__(self, root: str):
         self.root = root
+        self._lock: IO[str] | None = None
+
+    def release(self) -> None:
+        """Lets another process open the run (the OS also does so when this one ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.root, *parts)
@@ -76,7 +88,8 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
         raise UserError(f"--root_dir {root} is a file, not a directory")
     run = RunDir(root)
     resuming = False
-    if os.path.isdir(root) and os.listdir(root):
+    # A .lock alone is a fresh run killed before it wrote its config.
+    if os.path.isdir(root) and set(os.listdir(root)) - {LOCK_FILE}:
         if not os.path.isfile(run.path(CONFIG_FILE)):
             raise UserError(
                 f"--root_dir {root} is not empty and holds no tfa_suite run ({CONFIG_FILE} is "
@@ -92,6 +105,7 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
         os.remove(probe)
     except OSError as e:
         raise UserError(f"--root_dir {root} is not writable: {e.strerror}") from None
+    run._lock = _lock(run)
     # Write the config atomically so a kill never leaves a half-written one behind.
     tmp = run.path(CONFIG_FILE + ".tmp")
     config.save(tmp)
@@ -99,6 +113,29 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
     with open(run.path("flags.txt"), "w") as f:
         f.write(describe(config))
     return run, resuming
+
+
+def _lock(run: RunDir) -> IO[str]:
+    """An exclusive lock on the run dir for this process's life, or a UserError naming the
+    process that holds it. flock is released by the OS when its holder exits, however it
+    exits, so a killed run never leaves its dir locked."""
+    f = open(run.path(LOCK_FILE), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip()
+        f.close()
+        raise UserError(
+            f"--root_dir {run.root} is in use by another training process"
+            + (f" (pid {holder})" if holder else "")
+            + "; wait for it to end, or stop it (SIGTERM saves a checkpoint) and resume"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def _check_compatible(run: RunDir, config: TrainConfig) -> None:

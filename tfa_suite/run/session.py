@@ -77,6 +77,12 @@ class Session:
         """Runs the session; `finished` is the run dir's stored result if the run there
         needs no more training (`tfa_suite.run.outputs.finished_result`)."""
         run, resuming = open_run_dir(self.config)
+        try:
+            return self._run(run, resuming, finished)
+        finally:
+            run.release()
+
+    def _run(self, run: RunDir, resuming: bool, finished: TrainResult | None) -> TrainResult:
         if finished is not None:
             print(
                 f"run in {os.path.abspath(run.root)} is already complete "
