@@ -36,12 +36,20 @@ from pathlib import Path
 from typing import Any
 
 from export_run import first_reaching
-from pong_pg_study import EVAL_GAMES, run_logged, study_file
+from pong_pg_study import (
+    EVAL_GAMES,
+    log_file,
+    publish,
+    run_logged,
+    shared_machine,
+    stored_result,
+    study_file,
+)
 from results_table import UNSEEN_SEED as EVAL_SEED
-from solve_bench import REPO, OneLineParser, fail, md_row, parse_seeds, write_doc
+from solve_bench import REPO, OneLineParser, fail, md_row, parse_seeds
 
 sys.path.insert(0, str(REPO))
-from tfa_suite.run.reporting import elapsed_over_segments, read_metrics  # noqa: E402
+from tfa_suite.run.reporting import elapsed_over_segments, read_metrics, total_seconds  # noqa: E402
 
 PG_CONFIG = "experiments/configs/pong_pg.cfg"
 PPO_CONFIG = "experiments/configs/pong_ppo.cfg"
@@ -106,18 +114,12 @@ def score_file(root: Path, name: str) -> Path:
     return root / f"eval_{name}_{EVAL_GAMES}_games.json"
 
 
-def ended(root: Path) -> bool:
-    """The run reached one of its ends and exported: a result.json not written on a signal."""
-    path = root / "result.json"
-    return path.is_file() and json.loads(path.read_text()).get("stopped_by_signal") is None
-
-
 def complete(root: Path, steps: int | None = None, minutes: float | None = None) -> bool:
     """The run needs no more training, as train.py judges it: ended, and solved (a PG run
     stops at the target) or past `steps` env steps, or past `minutes` of training."""
-    if not ended(root):
+    result = stored_result(root)
+    if result is None:
         return False
-    result = json.loads((root / "result.json").read_text())
     if steps is not None and (
         result["env_steps"] >= steps or result.get("solved_at_env_steps") is not None
     ):
@@ -130,13 +132,10 @@ def scored(root: Path, name: str) -> bool:
     path = score_file(root, name)
     if not path.is_file():
         return False
-    result = json.loads((root / "result.json").read_text())
-    return json.loads(path.read_text()).get("policy_train_step") == result["train_steps"]
-
-
-def _shared(root: Path) -> bool:
-    study = study_file(root)
-    return study.is_file() and json.loads(study.read_text()).get("shared_machine", False)
+    result = stored_result(root)
+    return result is not None and (
+        json.loads(path.read_text()).get("policy_train_step") == result["train_steps"]
+    )
 
 
 def train(args: argparse.Namespace, root: Path, label: str, argv: list[str], **end: Any) -> None:
@@ -145,11 +144,11 @@ def train(args: argparse.Namespace, root: Path, label: str, argv: list[str], **e
     if not complete(root, **end):
         print(f"{label}: training in {root}", flush=True)
         root.parent.mkdir(parents=True, exist_ok=True)
-        shared = args.shared_machine or _shared(root)
+        shared = args.shared_machine or shared_machine(root)
         study_file(root).write_text(json.dumps({"run": label, "shared_machine": shared}) + "\n")
-        code = run_logged([sys.executable, "experiments/train.py", *argv], log(root), label)
+        code = run_logged([sys.executable, "experiments/train.py", *argv], log_file(root), label)
         if code != 0 or not complete(root, **end):
-            fail(f"{label} stopped (exit {code}); see {log(root)}, and rerun the same command "
+            fail(f"{label} stopped (exit {code}); see {log_file(root)}, and rerun the same command "
                  "to resume it")  # fmt: skip
     for name, (export, sticky) in SCORES.items():
         if scored(root, name):
@@ -160,18 +159,12 @@ def train(args: argparse.Namespace, root: Path, label: str, argv: list[str], **e
             f"--episodes={EVAL_GAMES}", f"--seed={EVAL_SEED}", f"--sticky_actions={sticky}",
             f"--json={score_file(root, name)}", "--overwrite",
         ]  # fmt: skip
-        if run_logged(argv, log(root), label) != 0:
-            fail(f"{label}: evaluate.py failed; see {log(root)}")
-
-
-def log(root: Path) -> Path:
-    return root.parent / f"{root.name}.log"
+        if run_logged(argv, log_file(root), label) != 0:
+            fail(f"{label}: evaluate.py failed; see {log_file(root)}")
 
 
 def training_minutes(root: Path) -> float:
-    rows = read_metrics(str(root / "metrics.csv"))
-    seconds = [s for _, s in elapsed_over_segments(rows)]
-    return seconds[-1] / 60 if seconds else 0.0
+    return total_seconds(read_metrics(str(root / "metrics.csv"))) / 60
 
 
 def ppo_budget(args: argparse.Namespace, out: Path) -> float:
@@ -219,8 +212,8 @@ def export(args: argparse.Namespace, root: Path, name: str) -> None:
         sys.executable, "benchmarks/export_run.py", f"--root_dir={root}", f"--out={dest}",
         "--target=0", f"--target={args.target:g}",
     ]  # fmt: skip
-    if run_logged(argv, log(root), name) != 0:
-        fail(f"export_run.py failed for {root}; see {log(root)}")
+    if run_logged(argv, log_file(root), name) != 0:
+        fail(f"export_run.py failed for {root}; see {log_file(root)}")
     for score in SCORES:
         if score_file(root, score).is_file():
             shutil.copyfile(score_file(root, score), dest / score_file(root, score).name)
@@ -245,8 +238,8 @@ def run_figures(root: Path, name: str, target: float) -> dict[str, Any] | None:
             scores[score] = {"mean": record["mean"], "std": record["std"]}
     return {
         "run": name,
-        "ended": ended(root),
-        "shared_machine": _shared(root),
+        "ended": stored_result(root) is not None,
+        "shared_machine": shared_machine(root),
         "env_steps": int(timed[-1][0]["env_steps"]),
         "training_minutes": round(timed[-1][1] / 60, 1),
         "break_even": first_reaching(rows, 0.0),
@@ -315,8 +308,8 @@ def plot(runs: list[dict[str, Any]], target: float) -> None:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, r in enumerate(runs):
         color = colors[i % len(colors)]
-        for ax, x in ((axes[0], 0), (axes[1], 2)):
-            scale = 1e6 if x == 0 else 1.0
+        # x: env steps (in millions), or training minutes (the points' third figure)
+        for ax, x, scale in ((axes[0], 0, 1e6), (axes[1], 2, 1.0)):
             ax.plot([p[x] / scale for p in r["curve"]], [p[1] for p in r["curve"]], "-",
                     color=color, label=f"{r['run']}: training return")  # fmt: skip
             evals = r["evaluations"]
@@ -348,12 +341,10 @@ def report(args: argparse.Namespace, out: Path) -> None:
         export(args, root, export_name)
     if not runs:
         fail(f"no runs with metrics under {out}; run without --report_only first")
-    text = report_text(runs, args)
-    JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
-    JSON_OUT.write_text(json.dumps({"target": args.target, "runs": runs}, indent=1) + "\n")
-    write_doc(DOC, *MARKERS, text, heading="## Pong: the shipped config on three seeds, and PPO")
+    heading = "## Pong: the shipped config on three seeds, and PPO"
+    figures = {"target": args.target, "runs": runs}
+    publish(JSON_OUT, figures, DOC, MARKERS, heading, report_text(runs, args))
     plot(runs, args.target)
-    print(text)
     written = ", ".join(os.path.relpath(p, REPO) for p in (JSON_OUT, PLOT, DOC))
     print(f"\nwrote {written} and the runs under {args.results_dir}/")
 

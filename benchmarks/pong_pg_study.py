@@ -59,6 +59,38 @@ def study_file(root: Path) -> Path:
     return root.parent / f"{root.name}.study.json"
 
 
+def shared_machine(root: Path) -> bool:
+    """The run was (partly) trained beside other work, as its study file remembers."""
+    study = study_file(root)
+    return study.is_file() and json.loads(study.read_text()).get("shared_machine", False)
+
+
+def log_file(root: Path) -> Path:
+    """Where the run's training and evaluation output goes, beside it."""
+    return root.parent / f"{root.name}.log"
+
+
+def stored_result(root: Path) -> dict[str, Any] | None:
+    """The run's result.json if the run reached one of its ends and exported (not written
+    on a signal), else None. train.py's own rule, `tfa_suite.run.outputs.finished_result`,
+    needs TensorFlow; these scripts stay free of it."""
+    path = root / "result.json"
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    return result if result.get("stopped_by_signal") is None else None
+
+
+def publish(json_out: Path, figures: dict[str, Any], doc: Path, markers: tuple[str, str],
+            heading: str, text: str) -> None:  # fmt: skip
+    """Writes a report: its figures as JSON, its text between the doc's markers (and to
+    the terminal)."""
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(figures, indent=1) + "\n")
+    write_doc(doc, *markers, text, heading=heading)
+    print(text)
+
+
 DOC = REPO / "docs" / "on-policy.md"
 MARKERS = ("<!-- pong-pg-screen:start -->", "<!-- pong-pg-screen:end -->")
 PLOT = REPO / "docs" / "pong_pg" / "screen.png"
@@ -95,11 +127,8 @@ def run_dir(out: Path, variant: str, seed: int) -> Path:
 
 def finished(root: Path, steps: int) -> bool:
     """The run has its final export: its result.json is not a signal's and reaches `steps`."""
-    path = root / "result.json"
-    if not path.is_file():
-        return False
-    result = json.loads(path.read_text())
-    return result.get("stopped_by_signal") is None and result["env_steps"] >= steps
+    result = stored_result(root)
+    return result is not None and result["env_steps"] >= steps
 
 
 def _last_line(log: Path) -> str:
@@ -133,19 +162,18 @@ def train_missing(args: argparse.Namespace, out: Path) -> None:
         if not finished(root, args.num_env_steps):
             print(f"{label}: training to {args.num_env_steps:,} env steps in {root}", flush=True)
             out.mkdir(parents=True, exist_ok=True)
-            study = study_file(root)
-            shared = args.shared_machine or (
-                study.is_file() and json.loads(study.read_text()).get("shared_machine", False)
+            shared = args.shared_machine or shared_machine(root)
+            study_file(root).write_text(
+                json.dumps({"variant": variant, "shared_machine": shared}) + "\n"
             )
-            study.write_text(json.dumps({"variant": variant, "shared_machine": shared}) + "\n")
             argv = [
                 sys.executable, "experiments/train.py", f"--flagfile={CONFIG}", f"--seed={seed}",
                 f"--root_dir={root}", f"--num_env_steps={args.num_env_steps}", *VARIANTS[variant],
             ]  # fmt: skip
             start = time.monotonic()
-            code = run_logged(argv, out / f"{variant}-seed{seed}.log", label)
+            code = run_logged(argv, log_file(root), label)
             if code != 0 or not finished(root, args.num_env_steps):
-                fail(f"{label} stopped (exit {code}); see {out}/{variant}-seed{seed}.log, and "
+                fail(f"{label} stopped (exit {code}); see {log_file(root)}, and "
                      "rerun the same command to resume it")  # fmt: skip
             print(f"{label}: done in {(time.monotonic() - start) / 60:.1f} min", flush=True)
         if not (root / EVAL_FILE).is_file():
@@ -154,8 +182,8 @@ def train_missing(args: argparse.Namespace, out: Path) -> None:
                 sys.executable, "experiments/evaluate.py", f"--policy_dir={root / 'policy'}",
                 f"--episodes={EVAL_GAMES}", f"--seed={EVAL_SEED}", f"--json={root / EVAL_FILE}",
             ]  # fmt: skip
-            if run_logged(argv, out / f"{variant}-seed{seed}.log", label) != 0:
-                fail(f"{label}: evaluate.py failed; see {out}/{variant}-seed{seed}.log")
+            if run_logged(argv, log_file(root), label) != 0:
+                fail(f"{label}: evaluate.py failed; see {log_file(root)}")
 
 
 def run_figures(root: Path, variant: str, seed: int, budget: int) -> dict[str, Any] | None:
@@ -172,15 +200,13 @@ def run_figures(root: Path, variant: str, seed: int, budget: int) -> dict[str, A
     if (root / EVAL_FILE).is_file():
         record = json.loads((root / EVAL_FILE).read_text())
         evaluation = {"mean": record["mean"], "std": record["std"], "returns": record["returns"]}
-    study = study_file(root)
-    shared = study.is_file() and json.loads(study.read_text()).get("shared_machine", False)
     return {
         "variant": variant,
         "seed": seed,
         "finished": finished(root, budget),
         "env_steps": curve[-1][0],
         "training_wall_seconds": round(timed[-1][1], 1),
-        "shared_machine": shared,
+        "shared_machine": shared_machine(root),
         "first_train_return_ge_0": (
             {"env_steps": first[0], "training_wall_seconds": round(first[1], 1)} if first else None
         ),
@@ -285,14 +311,10 @@ def report(args: argparse.Namespace, out: Path) -> None:
     ]
     if not runs:
         fail(f"no screening runs with metrics under {out}; run without --report_only first")
-    text = report_text(runs, args)
-    JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
-    JSON_OUT.write_text(
-        json.dumps({"num_env_steps": args.num_env_steps, "runs": runs}, indent=1) + "\n"
-    )
-    write_doc(DOC, *MARKERS, text, heading="## Pong: the screening study")
+    figures = {"num_env_steps": args.num_env_steps, "runs": runs}
+    heading = "## Pong: the screening study"
+    publish(JSON_OUT, figures, DOC, MARKERS, heading, report_text(runs, args))
     plot(runs, args.variants)
-    print(text)
     written = ", ".join(str(p.relative_to(REPO)) for p in (JSON_OUT, PLOT, DOC))
     print(f"\nwrote {written}")
 
