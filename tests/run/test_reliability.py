@@ -150,22 +150,29 @@ def test_sigkill_at_several_points_then_resume(tmp_path, binaries, train_flags):
     assert steps[-1] >= 5_000
 
 
-def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, binaries, train_flags):
-    root = str(tmp_path / "run")
+def stopped_with_sigterm(binaries, flags, ready, meanwhile=lambda proc: None):  # noqa: ANN001, ANN201
+    """train.py started with `flags`, waited on until `ready()`, given to `meanwhile`, then
+    sent SIGTERM: the ended process and its output (stdout and stderr together). It is
+    killed if anything in between fails."""
     proc = binaries.start(
-        "experiments/train.py",
-        *train_flags(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        "experiments/train.py", *flags, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
-    )
+    )  # fmt: skip
     try:
-        wait_for(lambda: last_metrics_step(root) >= 1_500, 120, proc)
+        wait_for(ready, 120, proc)
+        meanwhile(proc)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    return proc, out
+
+
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, binaries, train_flags):
+    root = str(tmp_path / "run")
+    ready = lambda: last_metrics_step(root) >= 1_500  # noqa: E731
+    proc, out = stopped_with_sigterm(binaries, train_flags(root), ready)
     assert proc.returncode == 128 + signal.SIGTERM, out[-2000:]
     assert "Traceback" not in out
     match = re.search(r"stopped at env step ([\d,]+); checkpoint saved", out)
@@ -177,12 +184,8 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, binaries, train_flags):
 
 def test_a_second_process_on_a_training_run_dir_is_refused(tmp_path, binaries, train_flags):
     root = str(tmp_path / "run")
-    first = binaries.start(
-        "experiments/train.py", *train_flags(root), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: last_metrics_step(root) >= 500, 120, first)
+
+    def second_process(first: subprocess.Popen) -> None:
         config_written = os.stat(os.path.join(root, "config.json")).st_mtime_ns
         second = binaries.run("experiments/train.py", *train_flags(root))
         assert second.returncode != 0
@@ -193,11 +196,9 @@ def test_a_second_process_on_a_training_run_dir_is_refused(tmp_path, binaries, t
         ], second.stderr[-2000:]
         # Refused before it wrote anything: the run's config is the first process's.
         assert os.stat(os.path.join(root, "config.json")).st_mtime_ns == config_written
-        first.send_signal(signal.SIGTERM)
-        out, _ = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
+
+    ready = lambda: last_metrics_step(root) >= 500  # noqa: E731
+    first, out = stopped_with_sigterm(binaries, train_flags(root), ready, second_process)
     assert first.returncode == 128 + signal.SIGTERM, out[-2000:]
     assert_all_checkpoints_readable(root)
     # The lock went with its process: the same command resumes the run.
