@@ -34,6 +34,11 @@ class RunDir:
         self.root = root
         self._lock: IO[str] | None = None
 
+    def lock(self) -> None:
+        """Takes the run for this process (`_lock`), or raises a UserError naming the
+        process that holds it."""
+        self._lock = _lock(self)
+
     def release(self) -> None:
         """Lets another process open the run (the OS also does so when this one ends)."""
         if self._lock is not None:
@@ -105,7 +110,7 @@ def open_run_dir(config: TrainConfig) -> tuple[RunDir, bool]:
         os.remove(probe)
     except OSError as e:
         raise UserError(f"--root_dir {root} is not writable: {e.strerror}") from None
-    run._lock = _lock(run)
+    run.lock()
     # Write the config atomically so a kill never leaves a half-written one behind.
     tmp = run.path(CONFIG_FILE + ".tmp")
     config.save(tmp)

@@ -234,7 +234,8 @@ class Session:
                 raise TrainingDiverged(self._diverged_message(str(call_loss)))
             rows.losses.add(call_loss, iterations)
             out_of_time = self._out_of_time(record)
-            if self._events(schedule, steps, record, rows, ckpt, stop, last_row=out_of_time):
+            ending = steps >= cfg.num_env_steps or out_of_time
+            if self._events(schedule, steps, record, rows, ckpt, stop, ending):
                 break
             if out_of_time:
                 record.progress.message(
@@ -257,13 +258,13 @@ class Session:
         rows: RowWriter,
         ckpt: RunCheckpoint,
         stop: StopRequest,
-        last_row: bool = False,
+        ending: bool,
     ) -> bool:
         """The events due at `steps`, in order; True when an evaluation solved the run or
-        the caller's `on_evaluation` asked it to stop (`stop.early`). `last_row`: the run
-        ends here for another reason than its length, so its curve gets this row too."""
+        the caller's `on_evaluation` asked it to stop (`stop.early`). `ending`: the run's
+        length or time is reached here, so its curve gets this row whenever it falls."""
         cfg = self.config.run
-        if schedule.due("metrics", steps) or steps >= cfg.num_env_steps or last_row:
+        if schedule.due("metrics", steps) or ending:
             schedule.advance("metrics", steps)
             rows.write(steps)
         if cfg.eval_interval and schedule.due("eval", steps) and not stop.requested:
