@@ -236,9 +236,13 @@ def run_figures(root: Path, name: str, target: float) -> dict[str, Any] | None:
         if score_file(root, score).is_file():
             record = json.loads(score_file(root, score).read_text())
             scores[score] = {"mean": record["mean"], "std": record["std"]}
+    run = json.loads((root / "config.json").read_text())["run"]
     return {
         "run": name,
         "ended": stored_result(root) is not None,
+        # its configured end, as trained (the reporting call's flags may differ)
+        "num_env_steps": int(run["num_env_steps"]),
+        "max_train_minutes": float(run.get("max_train_minutes") or 0.0),
         "shared_machine": shared_machine(root),
         "env_steps": int(timed[-1][0]["env_steps"]),
         "training_minutes": round(timed[-1][1] / 60, 1),
@@ -276,14 +280,29 @@ def run_row(r: dict[str, Any]) -> str:
     return md_row(cells)
 
 
+def _ends(runs: list[dict[str, Any]]) -> tuple[str, str]:
+    """The PG runs' cap and PPO's budget as the runs were trained, from their configs."""
+    pg = [r for r in runs if r["run"].startswith("PG")]
+    caps = sorted({r["num_env_steps"] for r in pg})
+    cap = " or ".join(f"{c:,}" for c in caps) if caps else "–"
+    ppo = [r["max_train_minutes"] for r in runs if not r["run"].startswith("PG")]
+    if not ppo:
+        return cap, ""
+    median = statistics.median(r["training_minutes"] for r in pg) if pg else math.nan
+    budget = f"; PPO (pong_ppo.cfg, seed 0) for {ppo[0]:.1f} training minutes"
+    if math.isclose(ppo[0], median, abs_tol=0.05):
+        return cap, budget + ", the median PG run's"
+    return cap, budget + f" (the PG runs' median is {median:.1f})"
+
+
 def report_text(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    cap, budget = _ends(runs)
     lines = [
         "Full runs (`python benchmarks/pong_pg_results.py`, `make results-pong-pg`): "
         f"pong_pg.cfg as shipped, seeds {', '.join(map(str, args.seeds))}, each to a greedy "
         f"{EVAL_GAMES}-game mean ≥ {args.target:+g} (evaluated every {EVAL_INTERVAL:,} env "
-        f"steps) or {args.cap:,} env steps; PPO (pong_ppo.cfg, seed 0) for the median PG "
-        'run\'s training minutes. The "at" columns are the first in-run greedy evaluation '
-        f"of {EVAL_GAMES} games at that mean, with the training time until then. Scores: "
+        f'steps) or {cap} env steps{budget}. The "at" columns are the first in-run greedy '
+        f"evaluation of {EVAL_GAMES} games at that mean, with the training time until then. Scores: "
         f"{EVAL_GAMES} games of each final export (greedy `policy/`, sampled "
         f"`policy_sampled/`), without and with sticky actions ({STICKY}), game seeds from "
         f"{EVAL_SEED:,}. Curves and summaries: `{args.results_dir}/pong_pg-seed<S>`, "

@@ -28,10 +28,18 @@ HEADER = (
 )
 
 
-def write_run(root: pathlib.Path, rows: list[str], agent: str, result: dict | None) -> None:
+def write_run(
+    root: pathlib.Path,
+    rows: list[str],
+    agent: str,
+    result: dict | None,
+    num_env_steps: int = 5_000_000,
+    max_train_minutes: float = 0.0,
+) -> None:
     root.mkdir(parents=True)
     (root / "metrics.csv").write_text(HEADER + "".join(r + "\n" for r in rows))
-    config = {"run": {"env": "ALE/Pong-v5", "agent": agent, "seed": 0}}
+    run = {"env": "ALE/Pong-v5", "agent": agent, "seed": 0, "num_env_steps": num_env_steps}
+    config = {"run": {**run, "max_train_minutes": max_train_minutes}}
     (root / "config.json").write_text(json.dumps(config))
     if result is not None:
         (root / "result.json").write_text(json.dumps(result))
@@ -156,11 +164,27 @@ def test_the_ppo_budget_is_the_median_pg_runs_minutes(results, tmp_path):
     assert results.ppo_budget(results.parse_args(["--ppo_minutes=12.5"]), tmp_path) == 12.5
 
 
+def test_the_report_says_which_budget_ppo_had_when_it_is_not_the_median(results):
+    pg = [{"run": f"PG seed {s}", "num_env_steps": 3_000_000, "training_minutes": m}
+          for s, m in enumerate((40.0, 52.5, 61.0))]  # fmt: skip
+    ppo = {"run": "PPO seed 0", "num_env_steps": 10_000_000, "max_train_minutes": 45.0}
+    assert results._ends(pg) == ("3,000,000", "")
+    assert results._ends([*pg, ppo]) == (
+        "3,000,000",
+        "; PPO (pong_ppo.cfg, seed 0) for 45.0 training minutes (the PG runs' median is 52.5)",
+    )
+    assert results._ends([*pg, {**ppo, "max_train_minutes": 52.5}])[1].endswith(
+        ", the median PG run's"
+    )
+
+
 def test_the_report_exports_every_run_and_writes_its_table(results, tmp_path, monkeypatch):
     out, exported = tmp_path / "runs", tmp_path / "results"
     rows = ["250000,15,120,120,1000,0.1,-19.0,,", "250000,15,130,130,,,,-20.0,1.0"]
-    write_run(out / "pg-seed0", rows, "reinforce", {"env_steps": 250_000})
-    write_run(out / "ppo-seed0", rows, "ppo", {"env_steps": 250_000})
+    # The runs' own ends (a 3M cap; PPO for the PG run's 2.2 minutes) are reported, not
+    # the reporting call's flags (the default 5M cap).
+    write_run(out / "pg-seed0", rows, "reinforce", {"env_steps": 250_000}, 3_000_000)
+    write_run(out / "ppo-seed0", rows, "ppo", {"env_steps": 250_000}, max_train_minutes=2.2)
     results.score_file(out / "ppo-seed0", "greedy").write_text('{"mean": -20.0, "std": 1.0}')
     doc = tmp_path / "on-policy.md"
     doc.write_text("# On-policy\n")
@@ -173,6 +197,8 @@ def test_the_report_exports_every_run_and_writes_its_table(results, tmp_path, mo
     text = doc.read_text()
     assert results.MARKERS[0] in text and "| PG seed 0 | 250,000 |" in text
     assert "| PPO seed 0 | 250,000 |" in text and "| -20.0 ± 1.0 | – |" in text
+    assert "or 3,000,000 env steps; PPO (pong_ppo.cfg, seed 0) for 2.2 training minutes, " \
+        "the median PG run's." in text
     summary = json.loads((exported / "pong_pg-seed0" / "summary.json").read_text())
     assert summary["exported_with"].endswith("--target=0 --target=18")
     assert (exported / "pong_ppo-seed0" / "eval_greedy_10_games.json").is_file()
