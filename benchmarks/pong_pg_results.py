@@ -302,8 +302,8 @@ def report_text(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"pong_pg.cfg as shipped, seeds {', '.join(map(str, args.seeds))}, each to a greedy "
         f"{EVAL_GAMES}-game mean ≥ {args.target:+g} (evaluated every {EVAL_INTERVAL:,} env "
         f'steps) or {cap} env steps{budget}. The "at" columns are the first in-run greedy '
-        f"evaluation of {EVAL_GAMES} games at that mean, with the training time until then. Scores: "
-        f"{EVAL_GAMES} games of each final export (greedy `policy/`, sampled "
+        f"evaluation of {EVAL_GAMES} games at that mean, with the training time until then. "
+        f"Scores: {EVAL_GAMES} games of each final export (greedy `policy/`, sampled "
         f"`policy_sampled/`), without and with sticky actions ({STICKY}), game seeds from "
         f"{EVAL_SEED:,}. Curves and summaries: `{args.results_dir}/pong_pg-seed<S>`, "
         f"`{args.results_dir}/pong_ppo-seed0`.",

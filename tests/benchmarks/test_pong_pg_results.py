@@ -197,8 +197,10 @@ def test_the_report_exports_every_run_and_writes_its_table(results, tmp_path, mo
     text = doc.read_text()
     assert results.MARKERS[0] in text and "| PG seed 0 | 250,000 |" in text
     assert "| PPO seed 0 | 250,000 |" in text and "| -20.0 ± 1.0 | – |" in text
-    assert "or 3,000,000 env steps; PPO (pong_ppo.cfg, seed 0) for 2.2 training minutes, " \
+    assert (
+        "or 3,000,000 env steps; PPO (pong_ppo.cfg, seed 0) for 2.2 training minutes, "
         "the median PG run's." in text
+    )
     summary = json.loads((exported / "pong_pg-seed0" / "summary.json").read_text())
     assert summary["exported_with"].endswith("--target=0 --target=18")
     assert (exported / "pong_ppo-seed0" / "eval_greedy_10_games.json").is_file()
