@@ -7,6 +7,7 @@ metrics.csv's total_wall_seconds.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -16,7 +17,7 @@ from tfa_suite import config as config_lib
 from tfa_suite.catalog import make_config
 from tfa_suite.errors import UserError
 from tfa_suite.policy.saved import SavedPolicy
-from tfa_suite.run.reporting import read_metrics, total_seconds
+from tfa_suite.run.reporting import Progress, read_metrics, total_seconds
 from tfa_suite.run.train import train
 
 NEVER = 10_000_000  # env steps a tiny run would not reach in minutes
@@ -53,6 +54,18 @@ def test_the_same_budget_is_complete_and_a_larger_one_resumes(tmp_path, tiny_con
     assert longer.resumed_from_env_steps == first.env_steps
     assert longer.env_steps > first.env_steps
     assert longer.total_wall_seconds >= 60 * budget
+
+
+def test_the_eta_is_the_sooner_of_the_length_and_the_budget():
+    # 9,000 env steps left at 100/s is 1m30s; a budget with 40 s left ends the run first.
+    def eta(seconds_left):  # noqa: ANN001, ANN202
+        progress = Progress(10_000, 0, stream=io.StringIO(), seconds_left=seconds_left)
+        return progress.line(1_000, 100.0, 0.5, {}, -20.0).rsplit("| ", 1)[1]
+
+    assert eta(None) == "ETA 1m30s"
+    assert eta(lambda: 40.0) == "ETA 40s (time budget)"
+    assert eta(lambda: 600.0) == "ETA 1m30s"
+    assert eta(lambda: -5.0) == "ETA 0s (time budget)"  # spent: the run stops at its next check
 
 
 def test_no_budget_trains_to_the_length(tmp_path, tiny_config):

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 
 
 def metric_fields(scalars: list[str]) -> tuple[str, ...]:
@@ -151,9 +152,18 @@ def read_metrics(path: str) -> list[dict[str, float]]:
 class Progress:
     """One progress line every few seconds: steps, steps/s, loss, returns and ETA."""
 
-    def __init__(self, total_steps: int, start_steps: int, stream=None):  # noqa: ANN001
+    def __init__(
+        self,
+        total_steps: int,
+        start_steps: int,
+        stream=None,  # noqa: ANN001
+        seconds_left: Callable[[], float] | None = None,
+    ):
         self.total = total_steps
         self.start_steps = start_steps
+        # A run with a time budget (--max_train_minutes) ends at whichever comes first, its
+        # length or its budget; the ETA is the sooner of the two.
+        self._seconds_left = seconds_left
         self.start_time = time.monotonic()
         # None: whatever sys.stdout is when a line is printed (a default bound at import
         # would keep writing to a stream that was replaced since).
@@ -182,6 +192,10 @@ class Progress:
     ) -> str:
         # A call may end past the total (by up to one iteration or round): no negative ETA.
         eta = max(self.total - steps, 0) / rate if rate > 0 else math.inf
+        budget = max(self._seconds_left(), 0.0) if self._seconds_left else math.inf
+        eta_text = f"ETA {_fmt_duration(min(eta, budget))}"
+        if budget < eta:
+            eta_text += " (time budget)"
         pct = 100.0 * steps / self.total
         text = (
             f"[{_fmt_duration(time.monotonic() - self.start_time):>6}] "
@@ -189,7 +203,7 @@ class Progress:
             f"loss {loss:8.4f} | "
             + "".join(f"{name} {value:.3g} | " for name, value in scalars.items())
             + f"train return {_fmt_return(train_return)} | "
-            f"ETA {_fmt_duration(eta)}"
+            + eta_text
         )
         print(text, file=self.stream, flush=True)
         return text

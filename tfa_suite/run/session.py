@@ -159,7 +159,6 @@ class Session:
             fields=metric_fields(list(built.scalars) + list(self.loop.perf_fields)),
         )
         writer = tf.summary.create_file_writer(run.summaries)
-        progress = Progress(cfg.num_env_steps, resumed_from)
         setup = EvalSetup(
             spec=self.parts.spec,
             greedy=greedy_action_fn(
@@ -174,6 +173,12 @@ class Session:
         )
         rows = read_metrics(run.metrics)  # the rows up to the restored checkpoint
         clock = RunClock(self.start_time, total_seconds(rows) if resuming else 0.0)
+        budget = 60 * cfg.max_train_minutes
+        progress = Progress(
+            cfg.num_env_steps,
+            resumed_from,
+            seconds_left=(lambda: budget - clock.total()) if budget > 0 else None,
+        )
         evaluation = RunEvaluation(setup, writer, progress, metrics, clock)
         evaluation.restore(rows)
         return RunRecord(run, metrics, writer, progress, evaluation, resumed_from, clock)
