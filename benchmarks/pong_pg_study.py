@@ -131,24 +131,33 @@ def finished(root: Path, steps: int) -> bool:
     return result is not None and result["env_steps"] >= steps
 
 
-def _last_line(log: Path) -> str:
-    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+def _last_line(log: Path, start: int = 0) -> str:
+    """The newest nonblank line written to `log` past byte `start` ("" if none yet)."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines[-1].strip() if lines else ""
 
 
 def run_logged(argv: list[str], log: Path, label: str) -> int:
-    """Runs `argv` from the repo root into `log`, echoing its newest line every minute;
+    """Runs `argv` from the repo root into `log`, echoing its newest line each minute it has one;
     SIGTERM and SIGINT are passed on, so a training run checkpoints before it exits."""
     with open(log, "a") as f:
+        start = f.tell()  # echo this process's lines, not an earlier one's last
         proc = subprocess.Popen(argv, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
     forward = lambda signum, _frame: proc.send_signal(signum)  # noqa: E731
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    echoed = ""
     try:
         while True:
             try:
                 return proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                print(f"  {label}: {_last_line(log)}", flush=True)
+                newest = _last_line(log, start)
+                if newest and newest != echoed:  # nothing new: no repeated line
+                    print(f"  {label}: {newest}", flush=True)
+                    echoed = newest
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

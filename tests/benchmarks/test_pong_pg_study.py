@@ -105,6 +105,19 @@ def test_the_variant_summary_counts_finished_runs_only(study):
     assert study.variant_row("adam1e-3", runs) == "| adam1e-3 | 2 | 1 | – | -2.5 |"
 
 
+def test_the_echoed_line_is_the_running_process_own(study, tmp_path):
+    # A run's log gathers every process's output; while an evaluation has printed nothing
+    # yet, the previous one's last line ("scores: ...") must not be echoed under its label.
+    log = tmp_path / "run.log"
+    log.write_text("scores: eval_greedy_10_games.json\n\n")
+    start = log.stat().st_size
+    assert study._last_line(log) == "scores: eval_greedy_10_games.json"
+    assert study._last_line(log, start) == ""
+    with open(log, "a") as f:
+        f.write("playing 10 games\n  \n")
+    assert study._last_line(log, start) == "playing 10 games"
+
+
 def test_a_run_without_metrics_is_left_out(study, tmp_path):
     (tmp_path / "r").mkdir()
     assert study.run_figures(tmp_path / "r", "adam3e-4", 0, budget=10) is None
