@@ -60,9 +60,9 @@ def parsed_config(argv: list[str]):
 
 
 def test_the_training_flags_are_the_shipped_configs_with_their_ends(results, tmp_path):
-    args = results.parse_args(["--cap=3000000", "--target=17"])
+    args = results.parse_args(["--cap=4000000", "--target=17"])
     pg = parsed_config(results.pg_argv(args, tmp_path, seed=2)).run
-    assert (pg.agent, pg.seed, pg.num_env_steps) == ("reinforce", 2, 3_000_000)
+    assert (pg.agent, pg.seed, pg.num_env_steps) == ("reinforce", 2, 4_000_000)
     assert pg.stop_at_threshold and pg.target_return == 17.0
     assert (pg.eval_interval, pg.eval_episodes) == (250_000, 10)
     assert pg.root_dir == str(tmp_path / "pg-seed2")
@@ -73,7 +73,8 @@ def test_the_training_flags_are_the_shipped_configs_with_their_ends(results, tmp
 
 def test_a_runs_figures_and_row_come_from_its_files(results, tmp_path):
     # Two segments (the second restarts wall_seconds, total_wall_seconds goes on); the
-    # greedy evaluations cross 0 at 750k (6 min) and +18 at 1M (10 min).
+    # greedy evaluations cross 0 at 750k (6 min) and +18 at 1M (10 min); the training
+    # return crosses 0 at 1M only.
     root = tmp_path / "pg-seed0"
     write_run(
         root,
@@ -97,11 +98,13 @@ def test_a_runs_figures_and_row_come_from_its_files(results, tmp_path):
     assert (r["break_even"]["env_steps"], r["break_even"]["eval_mean"]) == (750_000, 2.5)
     assert r["break_even"]["training_wall_seconds"] == 360
     assert r["target"]["env_steps"] == 1_000_000
+    assert r["train_break_even"] == {"env_steps": 1_000_000, "training_wall_seconds": 600}
     assert [e[0] for e in r["evaluations"]] == [500_000, 750_000, 1_000_000]
     assert [c[2] for c in r["curve"]] == [4.0, 6.0, 10.0]  # minutes over both segments
     assert results.run_row(r) == (
-        "| PG seed 0 | 1,000,000 | 10.0 min (shared) | 750,000 (6.0 min (shared)) | "
-        "1,000,000 (10.0 min (shared)) | +17.5 ± 2.0 | +17.5 ± 2.0 | +17.5 ± 2.0 | +17.5 ± 2.0 |"
+        "| PG seed 0 | 1,000,000 | 10.0 min (shared) | 1,000,000 (10.0 min (shared)) | "
+        "750,000 (6.0 min (shared)) | 1,000,000 (10.0 min (shared)) | "
+        "+17.5 ± 2.0 | +17.5 ± 2.0 | +17.5 ± 2.0 | +17.5 ± 2.0 |"
     )
 
 
@@ -115,6 +118,7 @@ def test_a_stopped_run_without_scores_says_so(results, tmp_path):
     )
     r = results.run_figures(root, "PG seed 1", 18.0)
     assert not r["ended"] and r["break_even"] is None and r["target"] is None
+    assert r["train_break_even"] is None
     assert "500,000 (running or stopped)" in results.run_row(r)
     assert results.run_row(r).endswith("| not reached | not reached | – | – | – | – |")
     assert results.run_figures(tmp_path / "none", "PG seed 2", 18.0) is None
@@ -181,9 +185,9 @@ def test_the_report_says_which_budget_ppo_had_when_it_is_not_the_median(results)
 def test_the_report_exports_every_run_and_writes_its_table(results, tmp_path, monkeypatch):
     out, exported = tmp_path / "runs", tmp_path / "results"
     rows = ["250000,15,120,120,1000,0.1,-19.0,,", "250000,15,130,130,,,,-20.0,1.0"]
-    # The runs' own ends (a 3M cap; PPO for the PG run's 2.2 minutes) are reported, not
-    # the reporting call's flags (the default 5M cap).
-    write_run(out / "pg-seed0", rows, "reinforce", {"env_steps": 250_000}, 3_000_000)
+    # The runs' own ends (a 2M cap; PPO for the PG run's 2.2 minutes) are reported, not
+    # the reporting call's flags (the default 3M cap).
+    write_run(out / "pg-seed0", rows, "reinforce", {"env_steps": 250_000}, 2_000_000)
     write_run(out / "ppo-seed0", rows, "ppo", {"env_steps": 250_000}, max_train_minutes=2.2)
     results.score_file(out / "ppo-seed0", "greedy").write_text('{"mean": -20.0, "std": 1.0}')
     doc = tmp_path / "on-policy.md"
@@ -198,7 +202,7 @@ def test_the_report_exports_every_run_and_writes_its_table(results, tmp_path, mo
     assert results.MARKERS[0] in text and "| PG seed 0 | 250,000 |" in text
     assert "| PPO seed 0 | 250,000 |" in text and "| -20.0 ± 1.0 | – |" in text
     assert (
-        "or 3,000,000 env steps; PPO (pong_ppo.cfg, seed 0) for 2.2 training minutes, "
+        "or 2,000,000 env steps; PPO (pong_ppo.cfg, seed 0) for 2.2 training minutes, "
         "the median PG run's." in text
     )
     summary = json.loads((exported / "pong_pg-seed0" / "summary.json").read_text())
