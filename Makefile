@@ -12,13 +12,14 @@ ARGS   ?=
 TF_AGENTS := tf-agents==0.19.0
 
 .PHONY: install-analysis install-notebook aggregate tune
-.PHONY: help install train-cartpole train-atari train-pong-pg study-pong-pg results-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay bench-profile bench-bound results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
+.PHONY: help install train-cartpole train-atari train-pong-pg train-pong-ppo study-pong-pg results-pong-pg train-pendulum train-finance finance-report train-cartpole-tutorial test test-shuffled test-slow install-ray test-ray bench-scale lint format lock bench bench-continuous bench-onpolicy bench-atari bench-replay bench-profile bench-bound results-cartpole results-pendulum results-value results-tabular results-onpolicy train-tabular clean-venv
 
 help:
 	@echo "make install                 create $(VENV) and install the locked stack"
 	@echo "make train-cartpole          train DQN on CartPole-v1 until solved (SEED=0, ARGS=...)"
 	@echo "make train-atari             DQN from pixels (GAME=Pong, ATARI_CONFIG=..., SEED, ARGS)"
 	@echo "make train-pong-pg           REINFORCE on Pong from pixels, after Karpathy 2016 (SEED, ARGS)"
+	@echo "make train-pong-ppo          PPO on Pong from the same diff frames and network (SEED, ARGS)"
 	@echo "make study-pong-pg           the Pong policy-gradient screening study: variants x seeds, then its table"
 	@echo "make results-pong-pg         pong_pg.cfg on seeds 0-2 to +18, PPO beside it, scores and plot (ARGS=...)"
 	@echo "make train-pendulum          AGENT=sac|td3|ddpg on Pendulum-v1 until solved (SEED, ARGS)"
@@ -76,6 +77,11 @@ train-atari: $(STAMP)
 # checkpoints every 250k env steps, and rerunning the command resumes it.
 train-pong-pg: $(STAMP)
 	$(PY) experiments/train.py --flagfile=experiments/configs/pong_pg.cfg --seed=$(SEED) $(ARGS)
+
+# PPO on the same frames and network as train-pong-pg (experiments/configs/pong_ppo.cfg),
+# the faster of the two here (docs/on-policy.md); it resumes as train-pong-pg does.
+train-pong-ppo: $(STAMP)
+	$(PY) experiments/train.py --flagfile=experiments/configs/pong_ppo.cfg --seed=$(SEED) $(ARGS)
 
 # The screening study behind pong_pg.cfg's optimizer: four optimizer/learning-rate variants x
 # seeds 0-2, 2M env steps each (~35 min per run on an idle 2-core machine), one at a time and
