@@ -38,6 +38,7 @@ from typing import Any
 from export_run import first_reaching
 from pong_pg_study import (
     EVAL_GAMES,
+    first_train_return_ge_0,
     log_file,
     publish,
     run_logged,
@@ -246,16 +247,8 @@ def run_figures(root: Path, name: str, target: float) -> dict[str, Any] | None:
         "shared_machine": shared_machine(root),
         "env_steps": int(timed[-1][0]["env_steps"]),
         "training_minutes": round(timed[-1][1] / 60, 1),
-        # the sampled policy's training return (last 10 games) first >= 0: steadier than
-        # the greedy evaluations, whose 10-game means swing by 10 points between checks
-        "train_break_even": next(
-            (
-                {"env_steps": int(r["env_steps"]), "training_wall_seconds": s}
-                for r, s in timed
-                if r.get("train_return", math.nan) >= 0
-            ),
-            None,
-        ),
+        # steadier than the greedy evaluations, whose 10-game means swing by 10 points
+        "train_break_even": first_train_return_ge_0(timed),
         "break_even": first_reaching(rows, 0.0),
         "target": first_reaching(rows, target),
         "scores": scores,

@@ -195,6 +195,15 @@ def train_missing(args: argparse.Namespace, out: Path) -> None:
                 fail(f"{label}: evaluate.py failed; see {log_file(root)}")
 
 
+def first_train_return_ge_0(timed: list[tuple[dict[str, float], float]]) -> dict[str, Any] | None:
+    """The first metrics row whose training return (the sampled policy's last 10 games) is
+    >= 0, with the run's seconds to it over every segment; None if none is."""
+    for row, seconds in timed:
+        if row.get("train_return", math.nan) >= 0:
+            return {"env_steps": int(row["env_steps"]), "training_wall_seconds": round(seconds, 1)}
+    return None
+
+
 def run_figures(root: Path, variant: str, seed: int, budget: int) -> dict[str, Any] | None:
     """What the report shows of one run, from its files; None if it has no metrics yet."""
     if not (root / "metrics.csv").is_file():
@@ -204,7 +213,6 @@ def run_figures(root: Path, variant: str, seed: int, budget: int) -> dict[str, A
              if not math.isnan(r.get("train_return", math.nan))]  # fmt: skip
     if not curve:
         return None
-    first = next(((steps, s) for steps, ret, s in curve if ret >= 0), None)
     evaluation = None
     if (root / EVAL_FILE).is_file():
         record = json.loads((root / EVAL_FILE).read_text())
@@ -216,9 +224,7 @@ def run_figures(root: Path, variant: str, seed: int, budget: int) -> dict[str, A
         "env_steps": curve[-1][0],
         "training_wall_seconds": round(timed[-1][1], 1),
         "shared_machine": shared_machine(root),
-        "first_train_return_ge_0": (
-            {"env_steps": first[0], "training_wall_seconds": round(first[1], 1)} if first else None
-        ),
+        "first_train_return_ge_0": first_train_return_ge_0(timed),
         "last_train_return": curve[-1][1],
         "greedy_10_games": evaluation,
         "curve": [[steps, ret] for steps, ret, _ in curve],
