@@ -112,6 +112,10 @@ class RunClock:
     def total(self) -> float:
         return self.previous_seconds + self.segment()
 
+    def seconds_left(self, budget_minutes: float) -> float:
+        """What remains of a --max_train_minutes budget over every segment (inf: none)."""
+        return 60 * budget_minutes - self.total() if budget_minutes > 0 else math.inf
+
 
 def elapsed_over_segments(rows: list[dict[str, float]]):  # noqa: ANN201
     """(row, the run's seconds up to it, summed over resumed segments); rows without a time

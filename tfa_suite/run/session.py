@@ -173,11 +173,10 @@ class Session:
         )
         rows = read_metrics(run.metrics)  # the rows up to the restored checkpoint
         clock = RunClock(self.start_time, total_seconds(rows) if resuming else 0.0)
-        budget = 60 * cfg.max_train_minutes
         progress = Progress(
             cfg.num_env_steps,
             resumed_from,
-            seconds_left=(lambda: budget - clock.total()) if budget > 0 else None,
+            seconds_left=lambda: clock.seconds_left(cfg.max_train_minutes),
         )
         evaluation = RunEvaluation(setup, writer, progress, metrics, clock)
         evaluation.restore(rows)
@@ -252,8 +251,7 @@ class Session:
 
     def _out_of_time(self, record: RunRecord) -> bool:
         """--max_train_minutes is spent, counting the run's earlier segments."""
-        budget = self.config.run.max_train_minutes
-        return budget > 0 and record.clock.total() >= 60 * budget
+        return record.clock.seconds_left(self.config.run.max_train_minutes) <= 0
 
     def _events(
         self,
