@@ -20,6 +20,11 @@ mean of the last 10 finished games of the sampled policy) is >= 0, the last trai
 and the 10-game greedy score; per variant, how many seeds reached 0 and the medians. Runs
 made beside other work (`--shared_machine`, remembered in <run dir>.study.json beside it) have their
 wall times labelled "(shared)".
+
+The report also keeps the finished runs of the last report (--record, the JSON above) whose
+run dirs are not on this machine, marked as such, and the study does not train them again
+unless asked (--retrain_recorded): a study spans machines and sessions, and a 2M-step run
+takes half an hour or more.
 """
 
 from __future__ import annotations
@@ -107,6 +112,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--shared_machine", action="store_true", help="label the runs this call trains as shared"
     )
+    p.add_argument(
+        "--record", default=str(JSON_OUT),
+        help="an earlier report's JSON whose finished runs count as done ('' for none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--retrain_recorded", action="store_true", help="train the recorded runs again too"
+    )
     args = p.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -118,7 +130,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
         fail(f"--out_dir {out} is a file, not a directory")
+    args.record = Path(args.record) if args.record else None
+    if args.record is not None and args.record.exists() and not args.record.is_file():
+        fail(f"--record {args.record} is not a file")
     return args
+
+
+def recorded_runs(record: Path | None, budget: int) -> dict[tuple[str, int], dict[str, Any]]:
+    """The finished runs of an earlier report (its JSON) by (variant, seed), each marked
+    "recorded": their run dirs may be gone (another machine, an earlier session), their
+    figures are not. Only a report of the same budget counts; a run it shows unfinished
+    cannot be resumed from the record, so it is not kept."""
+    if record is None or not record.is_file():
+        return {}
+    try:
+        figures = json.loads(record.read_text())
+        runs = figures["runs"] if figures.get("num_env_steps") == budget else []
+        return {(r["variant"], r["seed"]): {**r, "recorded": True} for r in runs if r["finished"]}
+    except (ValueError, KeyError, TypeError) as e:
+        fail(f"--record {record} is not a screening report ({type(e).__name__}: {e})")
 
 
 def run_dir(out: Path, variant: str, seed: int) -> Path:
@@ -165,9 +195,13 @@ def run_logged(argv: list[str], log: Path, label: str) -> int:
 
 def train_missing(args: argparse.Namespace, out: Path) -> None:
     plan = [(v, s) for s in args.seeds for v in args.variants]
+    recorded = {} if args.retrain_recorded else recorded_runs(args.record, args.num_env_steps)
     for i, (variant, seed) in enumerate(plan, 1):
         root = run_dir(out, variant, seed)
         label = f"[{i}/{len(plan)}] {variant} seed {seed}"
+        if (variant, seed) in recorded and not root.exists():
+            print(f"{label}: recorded in {args.record}; not trained again", flush=True)
+            continue
         if not finished(root, args.num_env_steps):
             print(f"{label}: training to {args.num_env_steps:,} env steps in {root}", flush=True)
             out.mkdir(parents=True, exist_ok=True)
@@ -247,6 +281,7 @@ def run_row(r: dict[str, Any]) -> str:
     if first:
         reached = f"{first['env_steps']:,} ({_minutes(first['training_wall_seconds'], shared)})"
     steps = f"{r['env_steps']:,}" + ("" if r["finished"] else " (running or stopped)")
+    steps += " †" if r.get("recorded") else ""
     score = f"{greedy['mean']:+.1f} ± {greedy['std']:.1f}" if greedy else "–"
     wall = _minutes(r["training_wall_seconds"], shared)
     return md_row(
@@ -291,6 +326,10 @@ def report_text(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         if mine:
             lines.append(variant_row(variant, mine))
     lines += ["", f"All curves: [{PLOT.relative_to(REPO)}]({PLOT.relative_to(DOC.parent)})."]
+    if any(r.get("recorded") for r in runs):
+        note = "† Trained in an earlier session, its run dir not on the machine that wrote "
+        note += f"this report: its figures are the record's ({args.record.name})."
+        lines += ["", note]
     return "\n".join(lines)
 
 
@@ -317,15 +356,26 @@ def plot(runs: list[dict[str, Any]], variants: list[str]) -> None:
     plt.close(fig)
 
 
-def report(args: argparse.Namespace, out: Path) -> None:
-    runs = [
+def study_runs(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
+    """The figures of the runs on disk, and of the recorded ones whose run dirs are not: a
+    run on disk, even one still training, replaces its record."""
+    recorded = recorded_runs(args.record, args.num_env_steps)
+    return [
         figures
         for seed in args.seeds
         for variant in args.variants
-        if (figures := run_figures(run_dir(out, variant, seed), variant, seed, args.num_env_steps))
+        if (
+            figures := run_figures(run_dir(out, variant, seed), variant, seed, args.num_env_steps)
+            or recorded.get((variant, seed))
+        )  # fmt: skip
     ]
+
+
+def report(args: argparse.Namespace, out: Path) -> None:
+    runs = study_runs(args, out)
     if not runs:
-        fail(f"no screening runs with metrics under {out}; run without --report_only first")
+        fail(f"no screening runs with metrics under {out}, none recorded; "
+             "run without --report_only first")  # fmt: skip
     figures = {"num_env_steps": args.num_env_steps, "runs": runs}
     heading = "## Pong: the screening study"
     publish(JSON_OUT, figures, DOC, MARKERS, heading, report_text(runs, args))

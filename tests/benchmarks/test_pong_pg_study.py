@@ -143,9 +143,85 @@ def test_bad_arguments_get_one_line(args, message):
 def test_reporting_an_empty_study_is_one_line(tmp_path):
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "pong_pg_study.py"), "--report_only",
-         f"--out_dir={tmp_path}"],
+         f"--out_dir={tmp_path}", "--record="],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2
-    expected = f"error: no screening runs with metrics under {tmp_path}; run without --report_only"
-    assert done.stderr.strip() == expected + " first"
+    expected = f"error: no screening runs with metrics under {tmp_path}, none recorded; run"
+    assert done.stderr.strip() == expected + " without --report_only first"
+
+
+def recorded_run(variant: str, seed: int, finished: bool = True) -> dict:
+    return {
+        "variant": variant, "seed": seed, "finished": finished, "env_steps": 2_013_994,
+        "training_wall_seconds": 2734.2, "shared_machine": False,
+        "first_train_return_ge_0": {"env_steps": 1_522_639, "training_wall_seconds": 2180.6},
+        "last_train_return": 8.6, "greedy_10_games": {"mean": 7.5, "std": 1.0, "returns": []},
+        "curve": [[1_000_000, -10.0], [2_013_994, 8.6]],
+    }  # fmt: skip
+
+
+def write_record(path: pathlib.Path, runs: list[dict], budget: int = 2_000_000) -> pathlib.Path:
+    path.write_text(json.dumps({"num_env_steps": budget, "runs": runs}))
+    return path
+
+
+def test_recorded_finished_runs_are_kept_and_a_run_on_disk_replaces_its_record(study, tmp_path):
+    record = write_record(
+        tmp_path / "record.json",
+        [recorded_run("adam1e-3", 0), recorded_run("adam1e-3", 1),
+         recorded_run("adam3e-4", 1, finished=False)],
+    )  # fmt: skip
+    recorded = study.recorded_runs(record, budget=2_000_000)
+    # The unfinished run cannot be resumed from a record: it is not kept.
+    assert sorted(recorded) == [("adam1e-3", 0), ("adam1e-3", 1)]
+    assert all(r["recorded"] for r in recorded.values())
+    # Another budget's record compares nothing with this study's runs.
+    assert study.recorded_runs(record, budget=1_000_000) == {}
+    assert study.recorded_runs(None, budget=2_000_000) == {}
+
+    # Seed 1 is on disk again (retrained): its files, not its record, make its row.
+    out = tmp_path / "runs"
+    write_run(out / "adam1e-3-seed1", ["500000,30,60.0,1000,0.1,-20.5,,"])
+    args = study.parse_args(
+        ["--variants=adam1e-3", "--seeds=0,1", f"--record={record}", f"--out_dir={out}"]
+    )
+    runs = study.study_runs(args, out)
+    assert [r.get("recorded", False) for r in runs] == [True, False]
+    text = study.report_text(runs, args)
+    assert (
+        "| adam1e-3 | 0 | 2,013,994 † | 46 min | 1,522,639 (36 min) | +8.6 | +7.5 ± 1.0 |" in text
+    )
+    assert "| adam1e-3 | 1 | 500,000 (running or stopped) | 1 min |" in text
+    assert "† Trained in an earlier session" in text and "(record.json)" in text
+
+
+def test_the_study_does_not_retrain_a_recorded_run_unless_asked(study, tmp_path, monkeypatch):
+    record = write_record(tmp_path / "record.json", [recorded_run("adam1e-3", 0)])
+    launched = []
+    monkeypatch.setattr(study, "run_logged", lambda argv, log, label: launched.append(argv) or 1)
+    args = study.parse_args(["--variants=adam1e-3", "--seeds=0", f"--record={record}"])
+    study.train_missing(args, tmp_path / "runs")
+    assert launched == []  # nothing trained, nothing evaluated
+    # Asked to: the run is trained (and this stub's exit 1 is reported as a stop).
+    args = study.parse_args(
+        ["--variants=adam1e-3", "--seeds=0", f"--record={record}", "--retrain_recorded"]
+    )
+    with pytest.raises(SystemExit):
+        study.train_missing(args, tmp_path / "runs")
+    assert len(launched) == 1 and "--seed=0" in launched[0]
+
+
+def test_a_record_that_is_not_a_report_is_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"num_env_steps": 2000000, "runs": [{"seed": 0}]}')
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "pong_pg_study.py"), "--report_only",
+         f"--out_dir={tmp_path}", f"--record={bad}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == f"error: --record {bad} is not a screening report (KeyError: 'finished')"
+    )
