@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import signal
 import statistics
 import subprocess
@@ -321,7 +322,7 @@ def report_text(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         md_row(VARIANT_COLUMNS),
         md_row(["---"] * len(VARIANT_COLUMNS)),
     ]
-    for variant in args.variants:
+    for variant in VARIANTS:
         mine = [r for r in runs if r["variant"] == variant]
         if mine:
             lines.append(variant_row(variant, mine))
@@ -357,13 +358,19 @@ def plot(runs: list[dict[str, Any]], variants: list[str]) -> None:
 
 
 def study_runs(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
-    """The figures of the runs on disk, and of the recorded ones whose run dirs are not: a
-    run on disk, even one still training, replaces its record."""
+    """The figures of every run of the study: those on disk, and the recorded ones whose
+    run dirs are not (a run on disk, even one still training, replaces its record).
+    --variants and --seeds choose what to train, not what to report: the report is also
+    the record, and a call that trains one seed must not drop the others' rows from it."""
     recorded = recorded_runs(args.record, args.num_env_steps)
+    names = (path.name for path in out.iterdir() if path.is_dir()) if out.is_dir() else ()
+    matches = (re.fullmatch(r"(.+)-seed(\d+)", name) for name in names)
+    on_disk = {int(m.group(2)) for m in matches if m and m.group(1) in VARIANTS}
+    seeds = sorted(set(args.seeds) | {seed for _, seed in recorded} | on_disk)
     return [
         figures
-        for seed in args.seeds
-        for variant in args.variants
+        for seed in seeds
+        for variant in VARIANTS
         if (
             figures := run_figures(run_dir(out, variant, seed), variant, seed, args.num_env_steps)
             or recorded.get((variant, seed))
@@ -379,7 +386,7 @@ def report(args: argparse.Namespace, out: Path) -> None:
     figures = {"num_env_steps": args.num_env_steps, "runs": runs}
     heading = "## Pong: the screening study"
     publish(JSON_OUT, figures, DOC, MARKERS, heading, report_text(runs, args))
-    plot(runs, args.variants)
+    plot(runs, list(VARIANTS))
     written = ", ".join(str(p.relative_to(REPO)) for p in (JSON_OUT, PLOT, DOC))
     print(f"\nwrote {written}")
 

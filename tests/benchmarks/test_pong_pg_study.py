@@ -225,3 +225,22 @@ def test_a_record_that_is_not_a_report_is_one_line(tmp_path):
         done.stderr.strip()
         == f"error: --record {bad} is not a screening report (KeyError: 'finished')"
     )
+
+
+def test_a_call_for_some_seeds_reports_the_whole_study(study, tmp_path):
+    # The report is also the record: training seed 2 alone must keep the recorded seed-0
+    # run and seed 1's run on disk in it, and every variant's summary row.
+    record = write_record(tmp_path / "record.json", [recorded_run("adam1e-3", 0)])
+    out = tmp_path / "runs"
+    write_run(out / "rmsprop1e-4-seed1", ["500000,30,60.0,1000,0.1,-20.5,,"])
+    write_run(out / "adam3e-4-seed2", ["500000,30,60.0,1000,0.1,-20.0,,"])
+    (out / "not-a-run-seedx").mkdir()  # other files under --out_dir are not runs
+    args = study.parse_args(
+        ["--variants=adam3e-4", "--seeds=2", f"--record={record}", f"--out_dir={out}"]
+    )
+    runs = study.study_runs(args, out)
+    assert [(r["variant"], r["seed"]) for r in runs] == [
+        ("adam1e-3", 0), ("rmsprop1e-4", 1), ("adam3e-4", 2),
+    ]  # fmt: skip
+    text = study.report_text(runs, args)
+    assert "| adam1e-3 | 1 | 1 |" in text and "| rmsprop1e-4 | 0 | 0 |" in text
