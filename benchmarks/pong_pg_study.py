@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import signal
 import statistics
 import subprocess
@@ -154,6 +153,16 @@ def recorded_runs(record: Path | None, budget: int) -> dict[tuple[str, int], dic
 
 def run_dir(out: Path, variant: str, seed: int) -> Path:
     return out / f"{variant}-seed{seed}"
+
+
+def seeds_on_disk(out: Path) -> set[int]:
+    """The seeds of the run dirs under `out`, named as `run_dir` names them."""
+    return {
+        int(suffix)
+        for variant in VARIANTS
+        for path in out.glob(f"{variant}-seed*")
+        if path.is_dir() and (suffix := path.name.removeprefix(f"{variant}-seed")).isdigit()
+    }
 
 
 def finished(root: Path, steps: int) -> bool:
@@ -334,14 +343,14 @@ def report_text(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def plot(runs: list[dict[str, Any]], variants: list[str]) -> None:
+def plot(runs: list[dict[str, Any]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5))
-    colors = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colors = dict(zip(VARIANTS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     styles = ["-", "--", ":", "-."]
     for r in runs:
         steps, returns = zip(*r["curve"])
@@ -363,10 +372,7 @@ def study_runs(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]:
     --variants and --seeds choose what to train, not what to report: the report is also
     the record, and a call that trains one seed must not drop the others' rows from it."""
     recorded = recorded_runs(args.record, args.num_env_steps)
-    names = (path.name for path in out.iterdir() if path.is_dir()) if out.is_dir() else ()
-    matches = (re.fullmatch(r"(.+)-seed(\d+)", name) for name in names)
-    on_disk = {int(m.group(2)) for m in matches if m and m.group(1) in VARIANTS}
-    seeds = sorted(set(args.seeds) | {seed for _, seed in recorded} | on_disk)
+    seeds = sorted(set(args.seeds) | {seed for _, seed in recorded} | seeds_on_disk(out))
     return [
         figures
         for seed in seeds
@@ -386,7 +392,7 @@ def report(args: argparse.Namespace, out: Path) -> None:
     figures = {"num_env_steps": args.num_env_steps, "runs": runs}
     heading = "## Pong: the screening study"
     publish(JSON_OUT, figures, DOC, MARKERS, heading, report_text(runs, args))
-    plot(runs, list(VARIANTS))
+    plot(runs)
     written = ", ".join(str(p.relative_to(REPO)) for p in (JSON_OUT, PLOT, DOC))
     print(f"\nwrote {written}")
 
